@@ -1,0 +1,129 @@
+//! Domain events: what happened in a campaign (signups, verifications,
+//! referrals, rewards, milestones).
+//!
+//! They travel in an [`Envelope`](super::Envelope) on the domain-events topic
+//! ([`DOMAIN_EVENTS`](super::topics::DOMAIN_EVENTS)), partitioned by
+//! `campaign_id`, and fan out to several consumer groups (email, position,
+//! reward workers).
+
+use serde::{Deserialize, Serialize};
+
+use super::EventData;
+
+/// `user.signed_up`: a user signed up for a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSignedUp {
+    /// The user who signed up.
+    pub user_id: String,
+    /// The campaign signed up for.
+    pub campaign_id: String,
+    /// The user's email address.
+    pub email: String,
+}
+
+impl EventData for UserSignedUp {
+    const TYPES: &'static [&'static str] = &["user.signed_up"];
+
+    fn user_id(&self) -> Option<&str> {
+        Some(&self.user_id)
+    }
+}
+
+/// `user.verified`: a user verified their email address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserVerified {
+    /// The verified user.
+    pub user_id: String,
+    /// The user's campaign.
+    pub campaign_id: String,
+    /// The verified email address.
+    pub email: String,
+}
+
+impl EventData for UserVerified {
+    const TYPES: &'static [&'static str] = &["user.verified"];
+
+    fn user_id(&self) -> Option<&str> {
+        Some(&self.user_id)
+    }
+}
+
+/// `referral.created`: a referred user signed up through a referrer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralCreated {
+    /// The referral.
+    pub referral_id: String,
+    /// The user who referred (the event's user).
+    pub referrer_id: String,
+    /// The user who was referred.
+    pub referred_id: String,
+    /// The campaign of the referral.
+    pub campaign_id: String,
+}
+
+impl EventData for ReferralCreated {
+    const TYPES: &'static [&'static str] = &["referral.created"];
+
+    fn user_id(&self) -> Option<&str> {
+        Some(&self.referrer_id)
+    }
+}
+
+/// `referral.verified`: a referral was verified; the referrer moves up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralVerified {
+    /// The referral.
+    pub referral_id: String,
+    /// The user who referred (the event's user).
+    pub referrer_id: String,
+    /// The user who was referred.
+    pub referred_id: String,
+    /// The campaign of the referral.
+    pub campaign_id: String,
+    /// Positions gained per verified referral.
+    pub points_per_referral: i64,
+}
+
+impl EventData for ReferralVerified {
+    const TYPES: &'static [&'static str] = &["referral.verified"];
+
+    fn user_id(&self) -> Option<&str> {
+        Some(&self.referrer_id)
+    }
+}
+
+/// `reward.earned`: a user earned a reward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RewardEarned {
+    /// The user's instance of the reward.
+    pub user_reward_id: String,
+    /// The user who earned it.
+    pub user_id: String,
+    /// The campaign of the reward.
+    pub campaign_id: String,
+    /// The reward definition.
+    pub reward_id: String,
+}
+
+impl EventData for RewardEarned {
+    const TYPES: &'static [&'static str] = &["reward.earned"];
+
+    fn user_id(&self) -> Option<&str> {
+        Some(&self.user_id)
+    }
+}
+
+/// `campaign.milestone_reached`: a campaign reached a milestone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignMilestoneReached {
+    /// The campaign.
+    pub campaign_id: String,
+    /// The milestone's name, e.g. `1000_participants`.
+    pub milestone: String,
+    /// The campaign's participant count when the milestone was reached.
+    pub participant_count: u64,
+}
+
+impl EventData for CampaignMilestoneReached {
+    const TYPES: &'static [&'static str] = &["campaign.milestone_reached"];
+}

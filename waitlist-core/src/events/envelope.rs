@@ -1,0 +1,85 @@
+//! The seed envelope every domain, job and webhook event travels in.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The JSON envelope of the product documents:
+/// `{"id","type","account_id","campaign_id","data","timestamp"}`.
+///
+/// `D` is the typed payload (`data`); use [`serde_json::Value`] for an event
+/// whose type is not known at compile time, or
+/// `Box<serde_json::value::RawValue>` to defer decoding the payload.
+/// Unknown fields of the envelope are ignored when decoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<D> {
+    /// Unique event id (a UUID in the documents); the idempotency key.
+    pub id: String,
+    /// Event type, e.g. `user.signed_up` or `job.email.verification`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Account the event belongs to; the partition key of webhook events.
+    pub account_id: String,
+    /// Campaign the event belongs to; the partition key of domain and job events.
+    pub campaign_id: String,
+    /// The typed payload.
+    pub data: D,
+    /// When the event happened (RFC 3339, UTC).
+    pub timestamp: DateTime<Utc>,
+}
+
+impl<D: EventData> Envelope<D> {
+    /// Wraps `data` in a new envelope with a fresh UUID v4 id, the type
+    /// [`EventData::event_type`] of `data` and the current time.
+    pub fn new(account_id: impl Into<String>, campaign_id: impl Into<String>, data: D) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            event_type: data.event_type().to_owned(),
+            account_id: account_id.into(),
+            campaign_id: campaign_id.into(),
+            data,
+            timestamp: Utc::now(),
+        }
+    }
+}
+
+/// A typed payload that travels inside an [`Envelope`].
+///
+/// `TYPES` lists every envelope `type` this payload decodes from (most
+/// payloads have exactly one; the email job has one per email kind). The
+/// runtime routes a message to a handler of `D` when its envelope type is in
+/// `D::TYPES`.
+pub trait EventData: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+    /// Every envelope `type` this payload is published under.
+    const TYPES: &'static [&'static str];
+
+    /// The envelope type of this value (for payloads with several types,
+    /// the one that matches the value, e.g. `job.email.welcome`).
+    fn event_type(&self) -> &'static str {
+        Self::TYPES[0]
+    }
+
+    /// The user this event is about, if any (recorded on tracing spans).
+    fn user_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// An event that travels as flat JSON, one topic per type (the waiting-room
+/// events and the notification events).
+pub trait FlatEvent: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+    /// The event type; for waiting-room events also the topic name.
+    const TYPE: &'static str;
+
+    /// The partition key of this event (`event_id` for waiting-room events).
+    fn partition_key(&self) -> Option<&str>;
+
+    /// The id the runtime deduplicates on, if the event carries one.
+    fn idempotency_id(&self) -> Option<&str> {
+        None
+    }
+
+    /// The user this event is about, if any (recorded on tracing spans).
+    fn user_id(&self) -> Option<&str> {
+        None
+    }
+}

@@ -1,0 +1,41 @@
+//! The event model of the product: the JSON envelope, every typed payload
+//! and the default topic and consumer-group names.
+//!
+//! Two wire shapes exist:
+//!
+//! - **Enveloped** events ([`Envelope<D>`]): domain events ([`domain`]), background
+//!   jobs ([`jobs`]) and webhook events ([`webhook`]). The envelope's `type`
+//!   selects the payload; a payload implements [`EventData`].
+//! - **Flat** events ([`FlatEvent`]): notification events ([`notification`])
+//!   and the waiting-room queue and checkout events ([`waitroom`]), one topic
+//!   per type.
+//!
+//! Unknown fields are ignored when decoding, at every level, so producers may
+//! add fields without breaking consumers.
+
+mod envelope;
+
+pub use envelope::*;
+
+pub mod domain;
+pub mod jobs;
+pub mod notification;
+pub mod topics;
+pub mod waitroom;
+pub mod webhook;
+
+pub use domain::{
+    CampaignMilestoneReached, ReferralCreated, ReferralVerified, RewardEarned, UserSignedUp,
+    UserVerified,
+};
+pub use jobs::{
+    email_job_type, AnalyticsAggregateJob, EmailJob, EmailKind, FraudDetectJob, Granularity,
+    PositionRecalculateJob, RewardDeliverJob, RewardDeliveryMethod,
+};
+pub use notification::{Channel, NotificationEvent, NotificationPriority};
+pub use topics::{InvalidEnv, Topics};
+pub use waitroom::{
+    CheckoutCompleted, CheckoutExpired, CheckoutFailed, CheckoutFailureReason, LeaveReason,
+    QueueJoined, QueueLeft, QueueReady, Ticket,
+};
+pub use webhook::{UserCreated, WebhookEvent};

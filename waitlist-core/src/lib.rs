@@ -1,0 +1,31 @@
+//! Core of the `waitlist` SDK: the event model, the transport contract and
+//! the transport-agnostic consumer runtime. No broker code lives here.
+//!
+//! Most users depend on the `waitlist` facade crate instead, which re-exports
+//! this crate and the transports selected by Cargo feature.
+//!
+//! - [`events`]: the envelope and every typed event of the product.
+//! - [`transport`]: [`Message`], [`Publisher`], [`Queue`], [`Subscription`],
+//!   [`Delivery`] — what every transport implements and promises.
+//! - [`runtime`]: consumer groups with worker pools, routing, per-key
+//!   ordering, retries, dead-lettering, idempotency and graceful shutdown.
+//! - `conformance` (feature `conformance`): the suite every transport passes.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod events;
+pub mod headers;
+pub mod message;
+pub mod publish;
+pub mod runtime;
+pub mod transport;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{Error, Result};
+pub use message::{Headers, Message};
+pub use transport::{
+    Capabilities, DeadLetterQueue, Delivery, Publisher, Queue, Settle, SubscribeOptions,
+    Subscription,
+};

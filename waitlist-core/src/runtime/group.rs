@@ -1,0 +1,430 @@
+//! Consumer groups: a subscription, a worker pool and a dispatcher.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::worker::Processor;
+use super::{metrics as m, IdempotencyStore, PerKeyScheduler, RetryPolicy, Router};
+use crate::transport::{OrderingGuarantee, SubscribeOptions};
+use crate::{Delivery, Error, Queue, Result, Subscription};
+
+/// Environment variable with the worker pool size of every group.
+pub const WORKER_POOL_SIZE_ENV: &str = "KAFKA_WORKER_POOL_SIZE";
+
+/// A consumer group's configuration; [`start`](Self::start) runs one member.
+#[derive(Debug)]
+pub struct ConsumerGroup {
+    topic: String,
+    group: String,
+    router: Router,
+    workers: usize,
+    ordering: OrderingGuarantee,
+    retry: RetryPolicy,
+    max_in_flight: Option<usize>,
+    idempotency: Option<Arc<dyn IdempotencyStore>>,
+    dedupe_ttl: Duration,
+    handler_timeout: Option<Duration>,
+    shutdown_timeout: Duration,
+}
+
+impl ConsumerGroup {
+    /// Group `group` on `topic`, handling with `router`: 10 workers, no
+    /// ordering, the default [`RetryPolicy`], no deduplication.
+    pub fn new(topic: impl Into<String>, group: impl Into<String>, router: Router) -> Self {
+        Self {
+            topic: topic.into(),
+            group: group.into(),
+            router,
+            workers: 10,
+            ordering: OrderingGuarantee::None,
+            retry: RetryPolicy::default(),
+            max_in_flight: None,
+            idempotency: None,
+            dedupe_ttl: Duration::from_secs(24 * 3600),
+            handler_timeout: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Worker pool size (at least 1).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Worker pool size from `KAFKA_WORKER_POOL_SIZE` when set.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the variable is set but not a positive integer.
+    pub fn workers_from_env(self) -> Result<Self> {
+        self.workers_from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// As [`workers_from_env`](Self::workers_from_env), reading variables
+    /// through `lookup`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the variable is set but not a positive integer.
+    pub fn workers_from_lookup(self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        match lookup(WORKER_POOL_SIZE_ENV) {
+            None => Ok(self),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Ok(self.workers(n)),
+                _ => Err(Error::Config(format!(
+                    "{WORKER_POOL_SIZE_ENV} must be a positive integer, got {v:?}"
+                ))),
+            },
+        }
+    }
+
+    /// Ordering: [`OrderingGuarantee::PerKey`] runs keys in parallel but one
+    /// message per key at a time, in order.
+    pub fn ordering(mut self, ordering: OrderingGuarantee) -> Self {
+        self.ordering = ordering;
+        self
+    }
+
+    /// Retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Most deliveries fetched and not yet settled (default 2 × workers, at
+    /// least `workers`): the back-pressure bound of the group.
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = Some(max.max(1));
+        self
+    }
+
+    /// Deduplicates by message id through `store`, remembering handled ids
+    /// for `ttl`.
+    pub fn idempotency(mut self, store: Arc<dyn IdempotencyStore>, ttl: Duration) -> Self {
+        self.idempotency = Some(store);
+        self.dedupe_ttl = ttl;
+        self
+    }
+
+    /// Handlers running longer are abandoned and retried.
+    pub fn handler_timeout(mut self, limit: Duration) -> Self {
+        self.handler_timeout = Some(limit);
+        self
+    }
+
+    /// Deadline for in-flight work when the handle is dropped (default 30 s).
+    pub fn shutdown_timeout(mut self, limit: Duration) -> Self {
+        self.shutdown_timeout = limit;
+        self
+    }
+
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.group
+    }
+
+    /// Configured worker pool size.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+    }
+
+    /// Subscribes as one member of the group and starts the worker pool.
+    /// Call it again (on this or another process) for more members.
+    ///
+    /// # Errors
+    /// If subscribing fails.
+    pub async fn start(self, queue: Arc<dyn Queue>) -> Result<RunningGroup> {
+        let workers = self.workers;
+        let max_in_flight = self.max_in_flight.unwrap_or(workers * 2).max(workers);
+        let caps = queue.capabilities();
+        let options = SubscribeOptions::new(self.ordering, max_in_flight);
+        let subscription = queue.subscribe(&self.topic, &self.group, options).await?;
+        let counters = Arc::new(Counters::default());
+        let processor = Arc::new(Processor {
+            topic: Arc::from(self.topic.as_str()),
+            group: Arc::from(self.group.as_str()),
+            router: self.router,
+            retry: self.retry,
+            idempotency: self.idempotency,
+            dedupe_ttl: self.dedupe_ttl,
+            handler_timeout: self.handler_timeout,
+            max_payload: caps.max_payload,
+            counters: Arc::clone(&counters),
+        });
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let dispatcher = Dispatcher {
+            subscription,
+            processor,
+            workers,
+            max_in_flight,
+            per_key: self.ordering == OrderingGuarantee::PerKey,
+            stop: stop_rx,
+            default_deadline: self.shutdown_timeout,
+        };
+        tracing::info!(group = %self.group, topic = %self.topic, workers, max_in_flight, "consumer group started");
+        let task = tokio::spawn(dispatcher.run());
+        Ok(RunningGroup {
+            group: self.group,
+            counters,
+            stop: stop_tx,
+            task: Some(task),
+        })
+    }
+}
+
+/// Live counters of a running group.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) done: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) settle_errors: AtomicU64,
+    pub(crate) subscription_errors: AtomicU64,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) peak_in_flight: AtomicUsize,
+    pub(crate) abandoned: AtomicUsize,
+}
+
+/// What a group has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupStats {
+    /// Deliveries handled with [`Outcome::Done`](super::Outcome::Done).
+    pub done: u64,
+    /// Deliveries skipped (no interest, or [`Outcome::Skip`](super::Outcome::Skip)).
+    pub skipped: u64,
+    /// Deliveries sent back for a retry.
+    pub retried: u64,
+    /// Deliveries dead-lettered.
+    pub dead_lettered: u64,
+    /// Duplicate deliveries acknowledged without running the handler.
+    pub duplicates: u64,
+    /// Settle calls that failed after retries (those messages are redelivered).
+    pub settle_errors: u64,
+    /// Errors returned by the subscription.
+    pub subscription_errors: u64,
+    /// Deliveries fetched and not yet settled.
+    pub in_flight: usize,
+    /// Highest `in_flight` seen.
+    pub peak_in_flight: usize,
+}
+
+/// How a group ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupReport {
+    /// Group name.
+    pub group: String,
+    /// Final counters.
+    pub stats: GroupStats,
+    /// Deliveries still unsettled at the deadline; the transport redelivers them.
+    pub abandoned: usize,
+}
+
+impl Counters {
+    fn snapshot(&self) -> GroupStats {
+        GroupStats {
+            done: self.done.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
+            retried: self.retried.load(Relaxed),
+            dead_lettered: self.dead_lettered.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
+            settle_errors: self.settle_errors.load(Relaxed),
+            subscription_errors: self.subscription_errors.load(Relaxed),
+            in_flight: self.in_flight.load(Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Relaxed),
+        }
+    }
+}
+
+/// A running member of a consumer group.
+///
+/// Dropping it stops the member like [`shutdown`](Self::shutdown) with the
+/// group's shutdown timeout, without waiting.
+#[derive(Debug)]
+pub struct RunningGroup {
+    group: String,
+    counters: Arc<Counters>,
+    stop: watch::Sender<Option<Duration>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningGroup {
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.group
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> GroupStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops fetching, lets in-flight deliveries finish and settle until
+    /// `deadline`, then abandons the rest (the transport redelivers them).
+    pub async fn shutdown(mut self, deadline: Duration) -> GroupReport {
+        let _ = self.stop.send(Some(deadline));
+        self.wait().await
+    }
+
+    /// Waits until the member ends on its own (its subscription closed).
+    pub async fn join(mut self) -> GroupReport {
+        self.wait().await
+    }
+
+    async fn wait(&mut self) -> GroupReport {
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.await {
+                tracing::error!(group = %self.group, error = %e, "consumer group task failed");
+            }
+        }
+        GroupReport {
+            group: self.group.clone(),
+            stats: self.counters.snapshot(),
+            abandoned: self.counters.abandoned.load(Relaxed),
+        }
+    }
+}
+
+impl Drop for RunningGroup {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            let _ = self.stop.send(Some(Duration::MAX));
+        }
+    }
+}
+
+struct Job {
+    delivery: Delivery,
+    _permit: OwnedSemaphorePermit,
+}
+
+struct Dispatcher {
+    subscription: Box<dyn Subscription>,
+    processor: Arc<Processor>,
+    workers: usize,
+    max_in_flight: usize,
+    per_key: bool,
+    stop: watch::Receiver<Option<Duration>>,
+    default_deadline: Duration,
+}
+
+type Scheduler = Arc<Mutex<PerKeyScheduler<Job>>>;
+
+impl Dispatcher {
+    async fn run(mut self) {
+        let counters = Arc::clone(&self.processor.counters);
+        let group = self.processor.group.to_string();
+        let permits = Arc::new(Semaphore::new(self.max_in_flight));
+        let (tx, rx) = mpsc::channel::<Job>(self.max_in_flight);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let scheduler: Scheduler = Arc::new(Mutex::new(PerKeyScheduler::new()));
+        let mut pool = JoinSet::new();
+        for worker_id in 0..self.workers {
+            pool.spawn(worker_loop(
+                worker_id,
+                Arc::clone(&rx),
+                Arc::clone(&self.processor),
+                Arc::clone(&scheduler),
+                self.per_key,
+            ));
+        }
+        let mut error_pause = Duration::from_millis(100);
+        loop {
+            let permit = tokio::select! {
+                biased;
+                _ = self.stop.changed() => break,
+                p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            };
+            let next = tokio::select! {
+                biased;
+                _ = self.stop.changed() => break,
+                n = self.subscription.next() => n,
+            };
+            let delivery = match next {
+                None => break,
+                Some(Ok(d)) => d,
+                Some(Err(error)) => {
+                    counters.subscription_errors.fetch_add(1, Relaxed);
+                    metrics::counter!(m::SUBSCRIPTION_ERRORS, "group" => group.clone()).increment(1);
+                    tracing::warn!(%group, %error, pause = ?error_pause, "subscription error; retrying");
+                    tokio::select! {
+                        _ = self.stop.changed() => break,
+                        _ = tokio::time::sleep(error_pause) => {}
+                    }
+                    error_pause = (error_pause * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            error_pause = Duration::from_millis(100);
+            let now = counters.in_flight.fetch_add(1, Relaxed) + 1;
+            counters.peak_in_flight.fetch_max(now, Relaxed);
+            metrics::gauge!(m::IN_FLIGHT, "group" => group.clone()).increment(1.0);
+            let job = Job { delivery, _permit: permit };
+            let runnable = match (&job.delivery.message.key, self.per_key) {
+                (Some(key), true) => {
+                    let key = key.clone();
+                    lock(&scheduler).submit(&key, job)
+                }
+                _ => Some(job),
+            };
+            if let Some(job) = runnable {
+                if tx.send(job).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let deadline = (*self.stop.borrow()).unwrap_or(self.default_deadline);
+        if let Err(error) = self.subscription.close().await {
+            tracing::warn!(%group, %error, "closing the subscription failed");
+        }
+        drop(tx);
+        let drained = tokio::time::timeout(deadline, async {
+            while pool.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            pool.abort_all();
+            while pool.join_next().await.is_some() {}
+            let left = counters.in_flight.load(Relaxed);
+            counters.abandoned.store(left, Relaxed);
+            tracing::warn!(%group, abandoned = left, "shutdown deadline passed; unsettled deliveries will be redelivered");
+        }
+        tracing::info!(%group, "consumer group stopped");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn worker_loop(
+    worker_id: usize,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    processor: Arc<Processor>,
+    scheduler: Scheduler,
+    per_key: bool,
+) {
+    let counters = Arc::clone(&processor.counters);
+    loop {
+        let next = rx.lock().await.recv().await;
+        let Some(mut job) = next else { break };
+        loop {
+            let key = if per_key { job.delivery.message.key.clone() } else { None };
+            let Job { delivery, _permit } = job;
+            processor.process(delivery, worker_id).await;
+            drop(_permit);
+            counters.in_flight.fetch_sub(1, Relaxed);
+            metrics::gauge!(m::IN_FLIGHT, "group" => processor.group.to_string()).decrement(1.0);
+            match key.and_then(|k| lock(&scheduler).complete(&k)) {
+                Some(next) => job = next,
+                None => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Handlers, their outcomes, and routing by event type.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+
+use super::Context;
+use crate::events::{Envelope, EventData, FlatEvent};
+use crate::{headers, Message};
+
+/// What a handler decided; the runtime settles the delivery accordingly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled: acknowledge.
+    Done,
+    /// Transient failure: redeliver after `after` (or the group's backoff),
+    /// until the retry policy's attempts are used up, then dead-letter.
+    Retry {
+        /// Delay before the next attempt; `None` uses the retry policy.
+        after: Option<Duration>,
+        /// What failed, kept in the failure headers.
+        error: String,
+    },
+    /// Permanent failure: move to the dead-letter queue now.
+    DeadLetter {
+        /// Why, kept in the dead-letter headers.
+        reason: String,
+    },
+    /// Nothing to do (e.g. session not found): acknowledge.
+    Skip {
+        /// Why it was skipped, logged.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Retry with the group's backoff.
+    pub fn retry(error: impl fmt::Display) -> Self {
+        Outcome::Retry {
+            after: None,
+            error: error.to_string(),
+        }
+    }
+
+    /// Retry after `after`.
+    pub fn retry_after(after: Duration, error: impl fmt::Display) -> Self {
+        Outcome::Retry {
+            after: Some(after),
+            error: error.to_string(),
+        }
+    }
+
+    /// Dead-letter with `reason`.
+    pub fn dead_letter(reason: impl fmt::Display) -> Self {
+        Outcome::DeadLetter {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Skip with `reason`.
+    pub fn skip(reason: impl fmt::Display) -> Self {
+        Outcome::Skip {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Retry { .. } => "retry",
+            Outcome::DeadLetter { .. } => "dead_letter",
+            Outcome::Skip { .. } => "skip",
+        }
+    }
+}
+
+/// Handles one kind of event.
+#[async_trait]
+pub trait Handler<E>: Send + Sync + 'static {
+    /// Handles `event`; the outcome tells the runtime how to settle it.
+    async fn handle(&self, event: E, ctx: &Context) -> Outcome;
+}
+
+/// A [`Handler`] made from an async closure; see [`handler_fn`].
+pub struct FnHandler<F, E> {
+    f: F,
+    _event: PhantomData<fn(E)>,
+}
+
+impl<F, E> fmt::Debug for FnHandler<F, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnHandler")
+    }
+}
+
+/// Makes a [`Handler`] from `async |event, ctx| -> Outcome`.
+pub fn handler_fn<E, F, Fut>(f: F) -> FnHandler<F, E>
+where
+    F: Fn(E, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+    E: Send + 'static,
+{
+    FnHandler {
+        f,
+        _event: PhantomData,
+    }
+}
+
+#[async_trait]
+impl<E, F, Fut> Handler<E> for FnHandler<F, E>
+where
+    F: Fn(E, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+    E: Send + 'static,
+{
+    async fn handle(&self, event: E, ctx: &Context) -> Outcome {
+        (self.f)(event, ctx.clone()).await
+    }
+}
+
+/// What the router does with an envelope type that has no handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownTypePolicy {
+    /// Acknowledge and count as skipped: the group is not interested
+    /// (a fan-out group sees every type of its topic).
+    #[default]
+    Skip,
+    /// Dead-letter with the reason "no handler for type X".
+    DeadLetter,
+}
+
+/// Facts about a routed delivery, recorded on its span and metrics.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Routed {
+    /// Event type as a bounded label (`unknown` for unrouted types).
+    pub(crate) event_type: Arc<str>,
+    pub(crate) campaign_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+}
+
+type BoxFut<'a> = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+trait EnvelopeRoute: Send + Sync {
+    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a>;
+}
+
+trait FlatRoute: Send + Sync {
+    fn call<'a>(&'a self, payload: &[u8], ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a>;
+}
+
+struct TypedEnvelopeRoute<D, H> {
+    handler: H,
+    _d: PhantomData<fn(D)>,
+}
+
+impl<D: EventData, H: Handler<Envelope<D>>> EnvelopeRoute for TypedEnvelopeRoute<D, H> {
+    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a> {
+        routed.campaign_id = Some(env.campaign_id.clone());
+        let data: D = match serde_json::from_str(env.data.get()) {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = format!("invalid data for {}: {e}", env.event_type);
+                return Box::pin(async move { Outcome::DeadLetter { reason } });
+            }
+        };
+        routed.user_id = data.user_id().map(str::to_owned);
+        let event = Envelope {
+            id: env.id,
+            event_type: env.event_type,
+            account_id: env.account_id,
+            campaign_id: env.campaign_id,
+            data,
+            timestamp: env.timestamp,
+        };
+        Box::pin(self.handler.handle(event, ctx))
+    }
+}
+
+struct FallbackRoute<H>(H);
+
+impl<H: Handler<Envelope<serde_json::Value>>> EnvelopeRoute for FallbackRoute<H> {
+    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a> {
+        routed.campaign_id = Some(env.campaign_id.clone());
+        let data = match serde_json::from_str(env.data.get()) {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = format!("invalid data: {e}");
+                return Box::pin(async move { Outcome::DeadLetter { reason } });
+            }
+        };
+        let event = Envelope {
+            id: env.id,
+            event_type: env.event_type,
+            account_id: env.account_id,
+            campaign_id: env.campaign_id,
+            data,
+            timestamp: env.timestamp,
+        };
+        Box::pin(self.0.handle(event, ctx))
+    }
+}
+
+struct TypedFlatRoute<E, H> {
+    handler: H,
+    _e: PhantomData<fn(E)>,
+}
+
+impl<E: FlatEvent, H: Handler<E>> FlatRoute for TypedFlatRoute<E, H> {
+    fn call<'a>(&'a self, payload: &[u8], ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a> {
+        match serde_json::from_slice::<E>(payload) {
+            Ok(event) => {
+                routed.user_id = event.user_id().map(str::to_owned);
+                Box::pin(self.handler.handle(event, ctx))
+            }
+            Err(e) => {
+                let reason = format!("malformed {} payload: {e}", E::TYPE);
+                Box::pin(async move { Outcome::DeadLetter { reason } })
+            }
+        }
+    }
+}
+
+/// Routes deliveries to handlers by event type.
+///
+/// Enveloped events route by their envelope `type`; flat events (waiting
+/// room, notifications) route by topic. A malformed payload is dead-lettered
+/// with the decoding error as reason. An envelope type without a handler
+/// goes to the fallback handler if one is set, otherwise follows the
+/// [`UnknownTypePolicy`].
+pub struct Router {
+    envelope: HashMap<String, (Arc<str>, Arc<dyn EnvelopeRoute>)>,
+    flat: HashMap<String, (Arc<str>, Arc<dyn FlatRoute>)>,
+    fallback: Option<Arc<dyn EnvelopeRoute>>,
+    unknown: UnknownTypePolicy,
+    unknown_label: Arc<str>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("envelope_types", &self.envelope.keys().collect::<Vec<_>>())
+            .field("flat_topics", &self.flat.keys().collect::<Vec<_>>())
+            .field("fallback", &self.fallback.is_some())
+            .field("unknown", &self.unknown)
+            .finish()
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Router {
+    /// A router with no routes.
+    pub fn new() -> Self {
+        Self {
+            envelope: HashMap::new(),
+            flat: HashMap::new(),
+            fallback: None,
+            unknown: UnknownTypePolicy::default(),
+            unknown_label: Arc::from("unknown"),
+        }
+    }
+
+    /// Routes every type of `D` ([`EventData::TYPES`]) to `handler`.
+    pub fn on<D: EventData, H: Handler<Envelope<D>>>(mut self, handler: H) -> Self {
+        let route: Arc<dyn EnvelopeRoute> = Arc::new(TypedEnvelopeRoute {
+            handler,
+            _d: PhantomData,
+        });
+        for ty in D::TYPES {
+            self.envelope
+                .insert((*ty).to_owned(), (Arc::from(*ty), Arc::clone(&route)));
+        }
+        self
+    }
+
+    /// Routes messages of `topic` (flat JSON) to `handler`.
+    pub fn on_topic<E: FlatEvent, H: Handler<E>>(mut self, topic: &str, handler: H) -> Self {
+        let route: Arc<dyn FlatRoute> = Arc::new(TypedFlatRoute {
+            handler,
+            _e: PhantomData,
+        });
+        self.flat
+            .insert(topic.to_owned(), (Arc::from(E::TYPE), route));
+        self
+    }
+
+    /// Routes the flat event `E` from its own topic ([`FlatEvent::TYPE`]).
+    pub fn on_flat<E: FlatEvent, H: Handler<E>>(self, handler: H) -> Self {
+        self.on_topic::<E, H>(E::TYPE, handler)
+    }
+
+    /// Handles every envelope type without its own route (webhook events of
+    /// any type, for instance).
+    pub fn fallback<H: Handler<Envelope<serde_json::Value>>>(mut self, handler: H) -> Self {
+        self.fallback = Some(Arc::new(FallbackRoute(handler)));
+        self
+    }
+
+    /// What to do with envelope types that have no handler and no fallback.
+    pub fn on_unknown(mut self, policy: UnknownTypePolicy) -> Self {
+        self.unknown = policy;
+        self
+    }
+
+    /// Envelope types with a handler.
+    pub fn types(&self) -> impl Iterator<Item = &str> {
+        self.envelope.keys().map(String::as_str)
+    }
+
+    /// Decodes `message`, runs its handler and returns the outcome.
+    pub(crate) fn dispatch<'a>(&'a self, message: &Message, ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a> {
+        if let Some((label, route)) = self.flat.get(&message.topic) {
+            routed.event_type = Arc::clone(label);
+            return route.call(&message.payload, ctx, routed);
+        }
+        let env: Envelope<Box<RawValue>> = match serde_json::from_slice(&message.payload) {
+            Ok(env) => env,
+            Err(e) => {
+                routed.event_type = Arc::clone(&self.unknown_label);
+                let hint = message
+                    .headers
+                    .get(headers::EVENT_TYPE)
+                    .map(|t| format!(" (header type {t})"))
+                    .unwrap_or_default();
+                let reason = format!("malformed envelope{hint}: {e}");
+                return Box::pin(async move { Outcome::DeadLetter { reason } });
+            }
+        };
+        if let Some((label, route)) = self.envelope.get(&env.event_type) {
+            routed.event_type = Arc::clone(label);
+            return route.call(env, ctx, routed);
+        }
+        routed.event_type = Arc::clone(&self.unknown_label);
+        routed.campaign_id = Some(env.campaign_id.clone());
+        if let Some(fallback) = &self.fallback {
+            return fallback.call(env, ctx, routed);
+        }
+        let ty = env.event_type;
+        match self.unknown {
+            UnknownTypePolicy::Skip => {
+                Box::pin(async move { Outcome::Skip { reason: format!("no handler for type {ty}") } })
+            }
+            UnknownTypePolicy::DeadLetter => Box::pin(async move {
+                Outcome::DeadLetter {
+                    reason: format!("no handler for type {ty}"),
+                }
+            }),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Handling one delivery: dedupe, decode, route, run, settle.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use tracing::{field, Instrument};
+
+use super::group::Counters;
+use super::router::Routed;
+use super::settle::{settle, Settlement};
+use super::{metrics as m, Claim, Context, IdempotencyStore, Outcome, RetryPolicy, Router};
+use crate::Delivery;
+
+/// Everything a worker needs to handle deliveries of one group.
+#[derive(Debug)]
+pub(crate) struct Processor {
+    pub(crate) topic: Arc<str>,
+    pub(crate) group: Arc<str>,
+    pub(crate) router: Router,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) idempotency: Option<Arc<dyn IdempotencyStore>>,
+    pub(crate) dedupe_ttl: Duration,
+    pub(crate) handler_timeout: Option<Duration>,
+    pub(crate) max_payload: usize,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Processor {
+    /// Handles and settles one delivery; never panics on its content.
+    pub(crate) async fn process(&self, delivery: Delivery, worker_id: usize) {
+        let span = tracing::info_span!(
+            "waitlist.delivery",
+            group = %self.group,
+            topic = %self.topic,
+            message_id = %delivery.message.id,
+            attempt = delivery.attempt,
+            worker_id,
+            event_type = field::Empty,
+            campaign_id = field::Empty,
+            user_id = field::Empty,
+            outcome = field::Empty,
+        );
+        self.process_in_span(delivery, worker_id).instrument(span).await;
+    }
+
+    async fn process_in_span(&self, delivery: Delivery, worker_id: usize) {
+        let group = self.group.to_string();
+        let idem_key = format!("{}/{}", self.group, delivery.message.id);
+
+        if delivery.message.payload.len() > self.max_payload {
+            let reason = format!(
+                "payload of {} bytes exceeds the limit of {} bytes",
+                delivery.message.payload.len(),
+                self.max_payload
+            );
+            self.finish(delivery, "unknown", Outcome::DeadLetter { reason }, None).await;
+            return;
+        }
+
+        if let Some(store) = &self.idempotency {
+            let lease = self.handler_timeout.unwrap_or(Duration::from_secs(300)) * 2;
+            match store.claim(&idem_key, lease).await {
+                Ok(Claim::Acquired) => {}
+                Ok(Claim::Done) => {
+                    tracing::debug!("duplicate delivery; already handled");
+                    self.counters.duplicates.fetch_add(1, Relaxed);
+                    metrics::counter!(m::PROCESSED, "group" => group, "event_type" => "unknown", "outcome" => "duplicate").increment(1);
+                    self.settle_logged(delivery, Settlement::Ack).await;
+                    return;
+                }
+                Ok(Claim::InProgress) => {
+                    let delay = self.retry.base_delay(1);
+                    tracing::debug!(?delay, "same id in progress elsewhere; retrying later");
+                    let s = Settlement::Nack { delay, error: "duplicate in progress".into() };
+                    self.settle_logged(delivery, s).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "idempotency store failed; retrying later");
+                    let s = Settlement::Nack {
+                        delay: self.retry.delay(delivery.attempt),
+                        error: format!("idempotency store: {e}"),
+                    };
+                    self.settle_logged(delivery, s).await;
+                    return;
+                }
+            }
+        }
+
+        let ctx = Context {
+            message_id: delivery.message.id.clone(),
+            topic: Arc::clone(&self.topic),
+            group: Arc::clone(&self.group),
+            key: delivery.message.key.clone(),
+            attempt: delivery.attempt,
+            worker_id,
+            headers: delivery.message.headers.clone(),
+        };
+        let mut routed = Routed::default();
+        let started = Instant::now();
+        let fut = self.router.dispatch(&delivery.message, &ctx, &mut routed);
+        let span = tracing::Span::current();
+        span.record("event_type", &*routed.event_type);
+        if let Some(c) = &routed.campaign_id {
+            span.record("campaign_id", c.as_str());
+        }
+        if let Some(u) = &routed.user_id {
+            span.record("user_id", u.as_str());
+        }
+        let guarded = AssertUnwindSafe(fut).catch_unwind();
+        let result = match self.handler_timeout {
+            Some(limit) => match tokio::time::timeout(limit, guarded).await {
+                Ok(r) => r,
+                Err(_) => Ok(Outcome::retry(format!("handler timed out after {limit:?}"))),
+            },
+            None => guarded.await,
+        };
+        let outcome = result.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            tracing::error!(panic = %what, "handler panicked");
+            Outcome::retry(format!("handler panicked: {what}"))
+        });
+        metrics::histogram!(m::PROCESSING_SECONDS, "group" => group, "event_type" => routed.event_type.to_string())
+            .record(started.elapsed().as_secs_f64());
+        let event_type = Arc::clone(&routed.event_type);
+        self.finish(delivery, &event_type, outcome, Some(idem_key)).await;
+    }
+
+    async fn finish(&self, delivery: Delivery, event_type: &str, outcome: Outcome, idem_key: Option<String>) {
+        let span = tracing::Span::current();
+        span.record("outcome", outcome.label());
+        let settlement = match &outcome {
+            Outcome::Done => {
+                self.counters.done.fetch_add(1, Relaxed);
+                Settlement::Ack
+            }
+            Outcome::Skip { reason } => {
+                tracing::debug!(%reason, "skipped");
+                self.counters.skipped.fetch_add(1, Relaxed);
+                Settlement::Ack
+            }
+            Outcome::Retry { after, error } => {
+                if self.retry.should_retry(delivery.attempt) {
+                    let delay = after.unwrap_or_else(|| self.retry.delay(delivery.attempt));
+                    tracing::warn!(%error, ?delay, "handler failed; will retry");
+                    self.counters.retried.fetch_add(1, Relaxed);
+                    metrics::counter!(m::RETRIED, "group" => self.group.to_string()).increment(1);
+                    Settlement::Nack { delay, error: error.clone() }
+                } else {
+                    let reason = format!("gave up after {} attempts: {error}", delivery.attempt);
+                    tracing::error!(%reason, "dead-lettering");
+                    self.dead_lettered();
+                    Settlement::DeadLetter { reason }
+                }
+            }
+            Outcome::DeadLetter { reason } => {
+                tracing::error!(%reason, "dead-lettering");
+                self.dead_lettered();
+                Settlement::DeadLetter { reason: reason.clone() }
+            }
+        };
+        metrics::counter!(m::PROCESSED, "group" => self.group.to_string(), "event_type" => event_type.to_owned(), "outcome" => outcome.label())
+            .increment(1);
+        if let (Some(store), Some(key)) = (&self.idempotency, idem_key) {
+            let r = match settlement {
+                Settlement::Ack => store.complete(&key, self.dedupe_ttl).await,
+                _ => store.release(&key).await,
+            };
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "idempotency store update failed");
+            }
+        }
+        self.settle_logged(delivery, settlement).await;
+    }
+
+    fn dead_lettered(&self) {
+        self.counters.dead_lettered.fetch_add(1, Relaxed);
+        metrics::counter!(m::DEAD_LETTERED, "group" => self.group.to_string()).increment(1);
+    }
+
+    async fn settle_logged(&self, delivery: Delivery, settlement: Settlement) {
+        if let Err(error) = settle(delivery, &settlement, &self.group).await {
+            // The delivery was dropped unsettled: the transport redelivers it.
+            tracing::error!(%error, "settling failed; the message will be redelivered");
+            self.counters.settle_errors.fetch_add(1, Relaxed);
+            metrics::counter!(m::SETTLE_ERRORS, "group" => self.group.to_string()).increment(1);
+        }
+    }
+}

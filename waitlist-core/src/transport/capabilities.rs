@@ -1,0 +1,44 @@
+//! What differs between transports.
+
+/// The ordering a transport or a consumer group provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderingGuarantee {
+    /// No ordering.
+    #[default]
+    None,
+    /// Messages with one partition key are handled one at a time, in order.
+    PerKey,
+}
+
+/// A transport's description of itself; the conformance suite adapts to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Name of the transport (`memory`, `kafka`, `sqs`, `amqp`).
+    pub name: &'static str,
+    /// Ordering the broker itself keeps per key (before the runtime's
+    /// per-key scheduler).
+    pub ordering: OrderingGuarantee,
+    /// Delayed redelivery by the broker's own means (no sleeping worker).
+    pub native_delay: bool,
+    /// Messages survive a broker restart.
+    pub persistent: bool,
+    /// The broker can be restarted by the conformance suite.
+    pub restartable: bool,
+    /// Largest payload in bytes the transport accepts.
+    pub max_payload: usize,
+}
+
+impl Capabilities {
+    /// A description with the given name and conservative defaults.
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            ordering: OrderingGuarantee::None,
+            native_delay: false,
+            persistent: false,
+            restartable: false,
+            max_payload: 256 * 1024,
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The bus: topics, groups, publisher, subscriptions and dead letters.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+use waitlist_core::transport::OrderingGuarantee;
+use waitlist_core::{
+    headers, Capabilities, DeadLetterQueue, Delivery, Error, Message, Publisher, Queue, Result,
+    SubscribeOptions, Subscription,
+};
+
+use crate::group::Group;
+use crate::settle::MemorySettle;
+
+/// Settings of a [`MemoryBus`].
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    /// Most messages one group holds (queued, delayed and in flight).
+    pub capacity: usize,
+    /// How long a publish waits for space in a full group.
+    pub publish_timeout: Duration,
+    /// Partitions per topic (keys are hashed onto them).
+    pub partitions: u32,
+    /// Largest payload accepted.
+    pub max_payload: usize,
+}
+
+impl Default for MemoryConfig {
+    /// 10 000 messages per group, 30 s publish timeout, 8 partitions, 1 MiB payloads.
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            publish_timeout: Duration::from_secs(30),
+            partitions: 8,
+            max_payload: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Topic {
+    groups: HashMap<String, Arc<Group>>,
+    /// Messages published while the topic had no group.
+    backlog: Option<Arc<Group>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: MemoryConfig,
+    topics: Mutex<HashMap<String, Topic>>,
+    closed: AtomicBool,
+}
+
+/// An in-process broker; clones share the same topics.
+///
+/// It is both the [`Publisher`] and the [`Queue`] of the memory transport.
+#[derive(Debug, Clone)]
+pub struct MemoryBus {
+    inner: Arc<Inner>,
+}
+
+impl Default for MemoryBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryBus {
+    /// A bus with the default [`MemoryConfig`].
+    pub fn new() -> Self {
+        Self::with_config(MemoryConfig::default())
+    }
+
+    /// A bus with `config`.
+    pub fn with_config(config: MemoryConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                topics: Mutex::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Messages a group holds now (queued, delayed, in flight), or `None`
+    /// if the group does not exist.
+    pub fn group_len(&self, topic: &str, group: &str) -> Option<usize> {
+        self.group(topic, group).map(|g| g.lock().len)
+    }
+
+    /// Most messages the group has held at once.
+    pub fn group_peak_len(&self, topic: &str, group: &str) -> Option<usize> {
+        self.group(topic, group).map(|g| g.lock().peak_len)
+    }
+
+    fn topics(&self) -> MutexGuard<'_, HashMap<String, Topic>> {
+        self.inner.topics.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn group(&self, topic: &str, group: &str) -> Option<Arc<Group>> {
+        self.topics().get(topic)?.groups.get(group).cloned()
+    }
+
+    fn new_group(&self, topic: &str, name: &str, per_key: bool) -> Group {
+        let c = &self.inner.config;
+        Group::new(topic, name, per_key, c.partitions, c.capacity)
+    }
+
+    /// The group, created on first use; a first group takes the backlog.
+    fn group_or_create(&self, topic: &str, name: &str, per_key: bool) -> Arc<Group> {
+        let mut topics = self.topics();
+        let t = topics.entry(topic.to_owned()).or_default();
+        if let Some(g) = t.groups.get(name) {
+            return Arc::clone(g);
+        }
+        let group = Arc::new(self.new_group(topic, name, per_key));
+        if let Some(backlog) = t.backlog.take() {
+            let messages = backlog.lock().drain_queued();
+            let mut state = group.lock();
+            for m in messages {
+                state.push_new(&group, m);
+            }
+            drop(state);
+            backlog.space.notify_waiters();
+        }
+        t.groups.insert(name.to_owned(), Arc::clone(&group));
+        group
+    }
+
+    /// The groups a message to `topic` goes to (the backlog if none).
+    fn targets(&self, topic: &str) -> Vec<Arc<Group>> {
+        let mut topics = self.topics();
+        let t = topics.entry(topic.to_owned()).or_default();
+        if t.groups.is_empty() {
+            let backlog = t
+                .backlog
+                .get_or_insert_with(|| Arc::new(self.new_group(topic, "", false)));
+            return vec![Arc::clone(backlog)];
+        }
+        t.groups.values().cloned().collect()
+    }
+
+    async fn push(&self, group: &Group, message: Message, deadline: Instant) -> Result<()> {
+        loop {
+            let space = group.space.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            {
+                let mut state = group.lock();
+                if state.len < group.capacity {
+                    state.push_new(group, message);
+                    drop(state);
+                    group.available.notify_waiters();
+                    return Ok(());
+                }
+            }
+            if tokio::time::timeout_at(deadline, space).await.is_err() {
+                return Err(Error::Timeout(self.inner.config.publish_timeout));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Publisher for MemoryBus {
+    async fn publish(&self, messages: Vec<Message>) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let deadline = Instant::now() + self.inner.config.publish_timeout;
+        for message in messages {
+            let limit = self.inner.config.max_payload;
+            if message.payload.len() > limit {
+                return Err(Error::TooLarge { size: message.payload.len(), limit });
+            }
+            let targets = self.targets(&message.topic);
+            let last = targets.len().saturating_sub(1);
+            let mut message = Some(message);
+            for (i, group) in targets.iter().enumerate() {
+                let m = if i == last { message.take() } else { message.clone() };
+                if let Some(m) = m {
+                    self.push(group, m, deadline).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishing is synchronous with the bus, so there is nothing to flush;
+    /// later publishes fail with [`Error::Closed`].
+    async fn close(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryBus {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::new("memory");
+        caps.ordering = OrderingGuarantee::PerKey;
+        caps.native_delay = true;
+        caps.persistent = false;
+        caps.restartable = false;
+        caps.max_payload = self.inner.config.max_payload;
+        caps
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str, options: SubscribeOptions) -> Result<Box<dyn Subscription>> {
+        if group.is_empty() {
+            return Err(Error::Config("consumer group name must not be empty".into()));
+        }
+        let per_key = options.ordering == OrderingGuarantee::PerKey;
+        let group = self.group_or_create(topic, group, per_key);
+        Ok(Box::new(MemorySubscription { group, closed: false }))
+    }
+
+    async fn dead_letters(&self, topic: &str, group: &str) -> Result<Box<dyn DeadLetterQueue>> {
+        let group = self
+            .group(topic, group)
+            .ok_or_else(|| Error::NotFound(format!("group {group} on topic {topic}")))?;
+        Ok(Box::new(MemoryDeadLetters { group }))
+    }
+}
+
+#[derive(Debug)]
+struct MemorySubscription {
+    group: Arc<Group>,
+    closed: bool,
+}
+
+#[async_trait]
+impl Subscription for MemorySubscription {
+    async fn next(&mut self) -> Option<Result<Delivery>> {
+        if self.closed {
+            return None;
+        }
+        loop {
+            let available = self.group.available.notified();
+            tokio::pin!(available);
+            available.as_mut().enable();
+            let next_due = {
+                let mut state = self.group.lock();
+                let next_due = state.promote_due(Instant::now());
+                if let Some(entry) = state.take_next() {
+                    drop(state);
+                    let mut message = entry.message.clone();
+                    message.headers.insert(headers::ATTEMPT.to_owned(), entry.attempt.to_string());
+                    let partition = self.group.partition_of(message.key.as_deref());
+                    let attempt = entry.attempt;
+                    let settle = MemorySettle { group: Arc::clone(&self.group), entry: Some(entry) };
+                    let delivery = Delivery::new(message, attempt, Box::new(settle)).with_partition(partition);
+                    return Some(Ok(delivery));
+                }
+                next_due
+            };
+            match next_due {
+                Some(at) => {
+                    tokio::select! {
+                        _ = &mut available => {}
+                        _ = tokio::time::sleep_until(at) => {}
+                    }
+                }
+                None => available.await,
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.closed = true;
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct MemoryDeadLetters {
+    group: Arc<Group>,
+}
+
+#[async_trait]
+impl DeadLetterQueue for MemoryDeadLetters {
+    async fn list(&self, limit: usize) -> Result<Vec<Message>> {
+        Ok(self.group.lock().dead.iter().take(limit).cloned().collect())
+    }
+
+    async fn replay(&self, limit: usize) -> Result<usize> {
+        let moved = self.group.lock().replay(&self.group, limit);
+        self.group.available.notify_waiters();
+        Ok(moved)
+    }
+}

@@ -1,0 +1,68 @@
+//! Settling a delivery of the memory bus.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+use waitlist_core::{Headers, Result, Settle};
+
+use crate::group::{Entry, Group};
+
+/// Settles one delivery; redelivers the message if dropped unsettled.
+#[derive(Debug)]
+pub(crate) struct MemorySettle {
+    pub(crate) group: Arc<Group>,
+    pub(crate) entry: Option<Entry>,
+}
+
+impl MemorySettle {
+    fn take(&mut self) -> Result<Entry> {
+        self.entry
+            .take()
+            .ok_or(waitlist_core::Error::Rejected("delivery already settled".into()))
+    }
+}
+
+#[async_trait]
+impl Settle for MemorySettle {
+    async fn ack(&mut self) -> Result<()> {
+        let entry = self.take()?;
+        self.group.lock().finish(&self.group, &entry);
+        self.group.space.notify_waiters();
+        self.group.available.notify_waiters();
+        Ok(())
+    }
+
+    async fn nack(&mut self, delay: Option<Duration>, failure: Headers) -> Result<()> {
+        let mut entry = self.take()?;
+        entry.message.headers.extend(failure);
+        let until = delay.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
+        self.group.lock().redeliver(&self.group, entry, until);
+        self.group.available.notify_waiters();
+        Ok(())
+    }
+
+    async fn dead_letter(&mut self, failure: Headers) -> Result<()> {
+        let mut entry = self.take()?;
+        {
+            let mut state = self.group.lock();
+            state.finish(&self.group, &entry);
+            entry.message.headers.extend(failure);
+            state.dead.push_back(entry.message);
+        }
+        self.group.space.notify_waiters();
+        self.group.available.notify_waiters();
+        Ok(())
+    }
+}
+
+impl Drop for MemorySettle {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            tracing::debug!(id = %entry.message.id, topic = %self.group.topic, group = %self.group.name, "unsettled delivery dropped; redelivering");
+            self.group.lock().redeliver(&self.group, entry, None);
+            self.group.available.notify_waiters();
+        }
+    }
+}
