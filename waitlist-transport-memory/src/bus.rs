@@ -52,7 +52,6 @@ struct Topic {
 struct Inner {
     config: MemoryConfig,
     topics: Mutex<HashMap<String, Topic>>,
-    closed: AtomicBool,
 }
 
 /// An in-process broker; clones share the same topics.
@@ -61,6 +60,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct MemoryBus {
     inner: Arc<Inner>,
+    /// Set by [`Publisher::close`] on this handle (and its clones).
+    closed: Arc<AtomicBool>,
 }
 
 impl Default for MemoryBus {
@@ -81,8 +82,17 @@ impl MemoryBus {
             inner: Arc::new(Inner {
                 config,
                 topics: Mutex::new(HashMap::new()),
-                closed: AtomicBool::new(false),
             }),
+            closed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A new handle on the same bus with its own open/closed state, so that
+    /// closing it as a [`Publisher`] leaves other handles open.
+    pub fn handle(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -168,7 +178,7 @@ impl MemoryBus {
 #[async_trait]
 impl Publisher for MemoryBus {
     async fn publish(&self, messages: Vec<Message>) -> Result<()> {
-        if self.inner.closed.load(Ordering::Acquire) {
+        if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         let deadline = Instant::now() + self.inner.config.publish_timeout;
@@ -191,9 +201,10 @@ impl Publisher for MemoryBus {
     }
 
     /// Publishing is synchronous with the bus, so there is nothing to flush;
-    /// later publishes fail with [`Error::Closed`].
+    /// later publishes through this handle (and its clones) fail with
+    /// [`Error::Closed`]; other [`handle`](MemoryBus::handle)s stay open.
     async fn close(&self) -> Result<()> {
-        self.inner.closed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::Release);
         Ok(())
     }
 }

@@ -48,7 +48,9 @@ impl<D: EventData> Envelope<D> {
 /// payloads have exactly one; the email job has one per email kind). The
 /// runtime routes a message to a handler of `D` when its envelope type is in
 /// `D::TYPES`.
-pub trait EventData: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+pub trait EventData:
+    serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
+{
     /// Every envelope `type` this payload is published under.
     const TYPES: &'static [&'static str];
 
@@ -66,7 +68,9 @@ pub trait EventData: serde::Serialize + serde::de::DeserializeOwned + Send + Syn
 
 /// An event that travels as flat JSON, one topic per type (the waiting-room
 /// events and the notification events).
-pub trait FlatEvent: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+pub trait FlatEvent:
+    serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
+{
     /// The event type; for waiting-room events also the topic name.
     const TYPE: &'static str;
 

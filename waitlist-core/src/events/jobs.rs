@@ -102,7 +102,11 @@ pub struct EmailJob {
 impl EmailJob {
     /// An email job of `kind` with no template override, no template data and
     /// priority 0.
-    pub fn new(kind: EmailKind, campaign_id: impl Into<String>, user_id: impl Into<String>) -> Self {
+    pub fn new(
+        kind: EmailKind,
+        campaign_id: impl Into<String>,
+        user_id: impl Into<String>,
+    ) -> Self {
         Self {
             kind,
             campaign_id: campaign_id.into(),
@@ -225,4 +229,55 @@ pub struct AnalyticsAggregateJob {
 
 impl EventData for AnalyticsAggregateJob {
     const TYPES: &'static [&'static str] = &["job.analytics.aggregate"];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// Decodes `data`, checks the type and that it re-encodes to `data`.
+    fn roundtrip<D: EventData>(data: Value) {
+        let job: D = serde_json::from_value(data.clone()).expect("decodes");
+        assert!(D::TYPES.contains(&job.event_type()));
+        assert_eq!(serde_json::to_value(&job).expect("encodes"), data);
+    }
+
+    #[test]
+    fn email_job_defaults() {
+        let json = json!({"type": "welcome", "campaign_id": "c", "user_id": "u"});
+        let job: EmailJob = serde_json::from_value(json).expect("decodes");
+        assert_eq!(job, EmailJob::new(EmailKind::Welcome, "c", "u"));
+        let full = json!({"type": "welcome", "campaign_id": "c", "user_id": "u",
+            "template_data": {}, "priority": 0});
+        assert_eq!(serde_json::to_value(&job).expect("encodes"), full);
+    }
+
+    #[test]
+    fn other_jobs() {
+        roundtrip::<PositionRecalculateJob>(json!({"campaign_id": "c", "points_per_referral": 1}));
+        roundtrip::<FraudDetectJob>(json!({"campaign_id": "c", "user_id": "u"}));
+        roundtrip::<FraudDetectJob>(
+            json!({"campaign_id": "c", "user_id": "u", "referral_id": "r"}),
+        );
+        let reward =
+            json!({"user_reward_id": "u", "user_id": "u", "campaign_id": "c", "reward_id": "r"});
+        roundtrip::<RewardDeliverJob>(reward.clone());
+        for method in ["email", "webhook"] {
+            let mut with_method = reward.clone();
+            with_method["method"] = json!(method);
+            roundtrip::<RewardDeliverJob>(with_method);
+        }
+        for granularity in ["hourly", "daily"] {
+            roundtrip::<AnalyticsAggregateJob>(
+                json!({"campaign_id": "c", "granularity": granularity,
+                "start_time": "2025-01-01T12:00:00Z", "end_time": "2025-01-02T00:00:00.500Z"}),
+            );
+        }
+        assert_eq!(PositionRecalculateJob::TYPES, ["job.position.recalculate"]);
+        assert_eq!(RewardDeliverJob::TYPES, ["job.reward.deliver"]);
+        assert_eq!(FraudDetectJob::TYPES, ["job.fraud.detect"]);
+        assert_eq!(AnalyticsAggregateJob::TYPES, ["job.analytics.aggregate"]);
+        assert!(serde_json::from_value::<Granularity>(json!("weekly")).is_err());
+    }
 }

@@ -112,3 +112,22 @@ impl FlatEvent for NotificationEvent {
         Some(&self.target_user_id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults() {
+        let json = json!({"notification_id": "n", "message_id": "m", "target_user_id": "u",
+            "channel": "push", "template_id": "t", "payload": {}});
+        let event: NotificationEvent = serde_json::from_value(json).expect("decodes");
+        assert_eq!(event.priority, NotificationPriority::Normal);
+        assert!(event.metadata.is_empty());
+        assert_eq!(event.topic(), NOTIFICATIONS_PUSH);
+        let encoded = serde_json::to_value(&event).expect("encodes");
+        assert_eq!(encoded["metadata"], json!({}));
+        assert_eq!(encoded["priority"], json!("normal"));
+    }
+}

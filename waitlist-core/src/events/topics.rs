@@ -231,13 +231,19 @@ mod tests {
 
     #[test]
     fn groups() {
-        assert_eq!(webhook_consumer_group_from_lookup(env(&[])), "webhook-consumers");
+        assert_eq!(
+            webhook_consumer_group_from_lookup(env(&[])),
+            "webhook-consumers"
+        );
         assert_eq!(job_consumer_group_from_lookup(env(&[])), "job-workers");
         let prod = env(&[
             ("KAFKA_CONSUMER_GROUP", "webhook-consumers-prod"),
             ("KAFKA_JOB_CONSUMER_GROUP", "job-workers-prod"),
         ]);
-        assert_eq!(webhook_consumer_group_from_lookup(&prod), "webhook-consumers-prod");
+        assert_eq!(
+            webhook_consumer_group_from_lookup(&prod),
+            "webhook-consumers-prod"
+        );
         assert_eq!(job_consumer_group_from_lookup(&prod), "job-workers-prod");
     }
 }

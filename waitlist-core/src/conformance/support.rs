@@ -1,0 +1,172 @@
+//! Harness and helpers shared by the conformance tests.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::{Envelope, EventData};
+use crate::{Capabilities, Delivery, Message, Publisher, Queue, Subscription};
+
+/// Default time to wait for an expected message.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type PublisherFactory = Box<dyn Fn() -> BoxFuture<crate::Result<Arc<dyn Publisher>>> + Send + Sync>;
+type Restart = Box<dyn Fn() -> BoxFuture<()> + Send + Sync>;
+
+/// A transport under test.
+pub struct Harness {
+    /// Publisher shared by the tests (never closed by them).
+    pub publisher: Arc<dyn Publisher>,
+    /// The consuming side.
+    pub queue: Arc<dyn Queue>,
+    /// Makes a new, independent publisher (closed by `publisher_close_flushes`).
+    pub new_publisher: PublisherFactory,
+    /// Restarts the broker, when the transport supports it.
+    pub restart: Option<Restart>,
+    /// How long to wait to be sure that nothing more arrives.
+    pub quiet: Duration,
+    /// Prefix of the topic and group names the tests create.
+    pub prefix: String,
+}
+
+impl fmt::Debug for Harness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Harness")
+            .field("transport", &self.queue.capabilities().name)
+            .field("restart", &self.restart.is_some())
+            .finish()
+    }
+}
+
+impl Harness {
+    /// A harness with 300 ms quiet time and no restart.
+    pub fn new(publisher: Arc<dyn Publisher>, queue: Arc<dyn Queue>, new_publisher: PublisherFactory) -> Self {
+        Self {
+            publisher,
+            queue,
+            new_publisher,
+            restart: None,
+            quiet: Duration::from_millis(300),
+            prefix: "conformance".to_owned(),
+        }
+    }
+
+    /// The transport's capabilities.
+    pub fn caps(&self) -> Capabilities {
+        self.queue.capabilities()
+    }
+
+    /// A fresh name for a topic or group.
+    pub fn name(&self, what: &str) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        format!("{}-{what}-{}", self.prefix, &id[..12])
+    }
+
+    /// Called when the broker is missing: fails under
+    /// `WAITLIST_REQUIRE_BROKERS=1`, otherwise prints that the test is skipped.
+    pub fn missing_broker(test: &str) {
+        let required = std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1");
+        assert!(!required, "{test}: broker not reachable and WAITLIST_REQUIRE_BROKERS=1");
+        eprintln!("SKIPPED {test}: broker not reachable (set WAITLIST_REQUIRE_BROKERS=1 to fail instead)");
+    }
+
+    /// Subscribes with default options.
+    pub async fn subscribe(&self, topic: &str, group: &str) -> Box<dyn Subscription> {
+        self.queue
+            .subscribe(topic, group, crate::SubscribeOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("subscribe {topic}/{group}: {e}"))
+    }
+
+    /// Publishes and panics on error.
+    pub async fn publish(&self, messages: Vec<Message>) {
+        if let Err(e) = self.publisher.publish(messages).await {
+            panic!("publish failed: {e}");
+        }
+    }
+}
+
+/// Receives the next delivery or panics after `wait`.
+pub(crate) async fn recv(sub: &mut Box<dyn Subscription>, wait: Duration) -> Delivery {
+    match tokio::time::timeout(wait, sub.next()).await {
+        Ok(Some(Ok(d))) => d,
+        Ok(Some(Err(e))) => panic!("subscription error: {e}"),
+        Ok(None) => panic!("subscription closed unexpectedly"),
+        Err(_) => panic!("no delivery within {wait:?}"),
+    }
+}
+
+/// Receives with a timeout, `None` when nothing arrives.
+pub(crate) async fn try_recv(sub: &mut Box<dyn Subscription>, wait: Duration) -> Option<Delivery> {
+    match tokio::time::timeout(wait, sub.next()).await {
+        Ok(Some(Ok(d))) => Some(d),
+        Ok(Some(Err(e))) => panic!("subscription error: {e}"),
+        Ok(None) | Err(_) => None,
+    }
+}
+
+/// Acks or panics.
+pub(crate) async fn ack(d: Delivery) {
+    if let Err(e) = d.ack().await {
+        panic!("ack failed: {e}");
+    }
+}
+
+/// Receives and acks deliveries until `expected` distinct ids arrived.
+pub(crate) async fn drain_ids(sub: &mut Box<dyn Subscription>, expected: usize, wait: Duration) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    while ids.len() < expected {
+        let d = match tokio::time::timeout(wait, sub.next()).await {
+            Ok(Some(Ok(d))) => d,
+            Ok(Some(Err(e))) => panic!("subscription error: {e}"),
+            _ => panic!("only {} of {expected} messages arrived within {wait:?}", ids.len()),
+        };
+        ids.insert(d.message.id.clone());
+        ack(d).await;
+    }
+    ids
+}
+
+/// Polls `cond` every 10 ms until it holds, panicking after `wait`.
+pub(crate) async fn wait_until(what: &str, wait: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {wait:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The event the runtime tests publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestEvent {
+    /// Sequence number within its key.
+    pub seq: u64,
+    /// Partition key.
+    pub key: String,
+}
+
+impl EventData for TestEvent {
+    const TYPES: &'static [&'static str] = &["conformance.test"];
+}
+
+/// An enveloped [`TestEvent`] message on `topic` keyed by `key`.
+pub(crate) fn test_message(topic: &str, key: &str, seq: u64) -> Message {
+    let env = Envelope::new("account", key, TestEvent { seq, key: key.to_owned() });
+    match Message::from_envelope(topic, &env) {
+        Ok(m) => m,
+        Err(e) => panic!("encoding a test event: {e}"),
+    }
+}
+
+/// `n` plain messages with unique ids on `topic`.
+pub(crate) fn plain_messages(topic: &str, n: usize, tag: &str) -> Vec<Message> {
+    (0..n)
+        .map(|i| Message::new(topic, format!("{{\"n\":{i}}}")).with_key(format!("{tag}-{}", i % 32)))
+        .collect()
+}
