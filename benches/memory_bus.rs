@@ -1,1 +1,150 @@
-fn main(){}
+//! End-to-end throughput of the memory bus against a bare tokio channel.
+//!
+//! SDK: publish → `MemoryBus` → consumer group (10 workers) → router decodes
+//! the envelope → handler → ack. Baseline: the same payload bytes through a
+//! bounded `tokio::sync::mpsc` channel to one task that decodes the same
+//! envelope. Both run in the same process, alternating, several rounds; the
+//! medians and their ratio are printed.
+//!
+//! Run: `cargo bench --bench memory_bus` (`BENCH_EVENTS`, `BENCH_ROUNDS`
+//! override the defaults of 50 000 events and 5 rounds).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use waitlist::events::UserSignedUp;
+use waitlist::prelude::*;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn messages(n: usize) -> Vec<Message> {
+    (0..n)
+        .map(|i| {
+            let campaign = format!("campaign-{:04}", i % 64);
+            let data = UserSignedUp {
+                user_id: format!("user-{i:08}"),
+                campaign_id: campaign.clone(),
+                email: format!("user{i}@example.com"),
+            };
+            Message::from_envelope(
+                topics::DOMAIN_EVENTS,
+                &Envelope::new("account-0001", campaign, data),
+            )
+            .expect("encode")
+        })
+        .collect()
+}
+
+async fn sdk_round(msgs: &[Message]) -> Duration {
+    let n = msgs.len();
+    let bus = MemoryBus::new();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(Notify::new());
+    let (h, f) = (Arc::clone(&handled), Arc::clone(&finished));
+    let router = Router::new().on(handler_fn(
+        move |e: Envelope<UserSignedUp>, _ctx: Context| {
+            let (h, f) = (Arc::clone(&h), Arc::clone(&f));
+            async move {
+                std::hint::black_box(&e);
+                if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    f.notify_one();
+                }
+                Outcome::Done
+            }
+        },
+    ));
+    let group = ConsumerGroup::new(topics::DOMAIN_EVENTS, topics::EMAIL_WORKERS, router)
+        .workers(10)
+        .max_in_flight(100)
+        .start(Arc::new(bus.clone()))
+        .await
+        .expect("start");
+    let batches: Vec<Vec<Message>> = msgs.chunks(100).map(<[Message]>::to_vec).collect();
+    let started = Instant::now();
+    let publisher = bus.clone();
+    let producer = tokio::spawn(async move {
+        for b in batches {
+            publisher.publish(b).await.expect("publish");
+        }
+    });
+    finished.notified().await;
+    let elapsed = started.elapsed();
+    producer.await.expect("producer");
+    group.shutdown(Duration::from_secs(5)).await;
+    elapsed
+}
+
+async fn channel_round(payloads: &[Bytes]) -> Duration {
+    let n = payloads.len();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(10_000);
+    let consumer = tokio::spawn(async move {
+        let mut count = 0;
+        while let Some(p) = rx.recv().await {
+            let e: Envelope<UserSignedUp> = serde_json::from_slice(&p).expect("decode");
+            std::hint::black_box(&e);
+            count += 1;
+            if count == n {
+                break;
+            }
+        }
+    });
+    let payloads = payloads.to_vec();
+    let started = Instant::now();
+    let producer = tokio::spawn(async move {
+        for p in payloads {
+            tx.send(p).await.expect("send");
+        }
+    });
+    consumer.await.expect("consumer");
+    let elapsed = started.elapsed();
+    producer.await.expect("producer");
+    elapsed
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo test --benches` runs benches with `--bench` absent: keep it short then.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let n = if quick {
+        2_000
+    } else {
+        env_usize("BENCH_EVENTS", 50_000)
+    };
+    let rounds = if quick {
+        1
+    } else {
+        env_usize("BENCH_ROUNDS", 5)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let msgs = messages(n);
+    let payloads: Vec<Bytes> = msgs.iter().map(|m| m.payload.clone()).collect();
+    let avg = payloads.iter().map(Bytes::len).sum::<usize>() / n;
+    let (mut sdk, mut raw) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        sdk_round(&msgs[..n.min(1000)]).await; // warm-up
+        for _ in 0..rounds {
+            sdk.push(n as f64 / sdk_round(&msgs).await.as_secs_f64());
+            raw.push(n as f64 / channel_round(&payloads).await.as_secs_f64());
+        }
+    });
+    let (sdk, raw) = (median(sdk), median(raw));
+    println!("memory_bus: {n} events of ~{avg} bytes, {rounds} rounds, medians");
+    println!("  waitlist memory bus (10 workers, decode, ack): {sdk:>12.0} events/s");
+    println!("  bare tokio mpsc channel (1 task, decode):      {raw:>12.0} events/s");
+    println!("  ratio waitlist / channel: {:.3}", sdk / raw);
+}

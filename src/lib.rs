@@ -1,1 +1,26 @@
-//! x
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub use waitlist_core::*;
+
+/// The in-process transport (feature `memory`, on by default).
+#[cfg(feature = "memory")]
+pub use waitlist_transport_memory as memory;
+#[cfg(feature = "memory")]
+pub use waitlist_transport_memory::{MemoryBus, MemoryConfig};
+
+/// The names most host services need, in one import.
+pub mod prelude {
+    pub use waitlist_core::events::topics;
+    pub use waitlist_core::events::{Envelope, EventData, FlatEvent};
+    pub use waitlist_core::publish::EventPublisher;
+    pub use waitlist_core::runtime::{
+        handler_fn, ConsumerGroup, Context, Handler, MemoryIdempotencyStore, Outcome, RetryPolicy,
+        Router, RunningGroup,
+    };
+    pub use waitlist_core::transport::OrderingGuarantee;
+    pub use waitlist_core::{Error, Message, Publisher, Queue, Result};
+
+    #[cfg(feature = "memory")]
+    pub use waitlist_transport_memory::{MemoryBus, MemoryConfig};
+}

@@ -105,6 +105,10 @@ impl Message {
             + self.id.len()
             + self.topic.len()
             + self.key.as_ref().map_or(0, String::len)
-            + self.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
     }
 }

@@ -28,8 +28,13 @@ impl EventPublisher {
     ///
     /// # Errors
     /// Encoding or transport errors.
-    pub async fn publish_event<D: EventData>(&self, topic: &str, event: &Envelope<D>) -> Result<()> {
-        self.publish(vec![Message::from_envelope(topic, event)?]).await
+    pub async fn publish_event<D: EventData>(
+        &self,
+        topic: &str,
+        event: &Envelope<D>,
+    ) -> Result<()> {
+        self.publish(vec![Message::from_envelope(topic, event)?])
+            .await
     }
 
     /// Publishes a flat event to `topic`, keyed by its partition key.
@@ -45,7 +50,10 @@ impl EventPublisher {
     /// # Errors
     /// Transport errors.
     pub async fn publish(&self, messages: Vec<Message>) -> Result<()> {
-        let topic = messages.first().map(|m| m.topic.clone()).unwrap_or_default();
+        let topic = messages
+            .first()
+            .map(|m| m.topic.clone())
+            .unwrap_or_default();
         let n = messages.len() as u64;
         match self.inner.publish(messages).await {
             Ok(()) => {

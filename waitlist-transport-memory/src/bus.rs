@@ -185,13 +185,20 @@ impl Publisher for MemoryBus {
         for message in messages {
             let limit = self.inner.config.max_payload;
             if message.payload.len() > limit {
-                return Err(Error::TooLarge { size: message.payload.len(), limit });
+                return Err(Error::TooLarge {
+                    size: message.payload.len(),
+                    limit,
+                });
             }
             let targets = self.targets(&message.topic);
             let last = targets.len().saturating_sub(1);
             let mut message = Some(message);
             for (i, group) in targets.iter().enumerate() {
-                let m = if i == last { message.take() } else { message.clone() };
+                let m = if i == last {
+                    message.take()
+                } else {
+                    message.clone()
+                };
                 if let Some(m) = m {
                     self.push(group, m, deadline).await?;
                 }
@@ -221,13 +228,23 @@ impl Queue for MemoryBus {
         caps
     }
 
-    async fn subscribe(&self, topic: &str, group: &str, options: SubscribeOptions) -> Result<Box<dyn Subscription>> {
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>> {
         if group.is_empty() {
-            return Err(Error::Config("consumer group name must not be empty".into()));
+            return Err(Error::Config(
+                "consumer group name must not be empty".into(),
+            ));
         }
         let per_key = options.ordering == OrderingGuarantee::PerKey;
         let group = self.group_or_create(topic, group, per_key);
-        Ok(Box::new(MemorySubscription { group, closed: false }))
+        Ok(Box::new(MemorySubscription {
+            group,
+            closed: false,
+        }))
     }
 
     async fn dead_letters(&self, topic: &str, group: &str) -> Result<Box<dyn DeadLetterQueue>> {
@@ -260,11 +277,17 @@ impl Subscription for MemorySubscription {
                 if let Some(entry) = state.take_next() {
                     drop(state);
                     let mut message = entry.message.clone();
-                    message.headers.insert(headers::ATTEMPT.to_owned(), entry.attempt.to_string());
+                    message
+                        .headers
+                        .insert(headers::ATTEMPT.to_owned(), entry.attempt.to_string());
                     let partition = self.group.partition_of(message.key.as_deref());
                     let attempt = entry.attempt;
-                    let settle = MemorySettle { group: Arc::clone(&self.group), entry: Some(entry) };
-                    let delivery = Delivery::new(message, attempt, Box::new(settle)).with_partition(partition);
+                    let settle = MemorySettle {
+                        group: Arc::clone(&self.group),
+                        entry: Some(entry),
+                    };
+                    let delivery =
+                        Delivery::new(message, attempt, Box::new(settle)).with_partition(partition);
                     return Some(Ok(delivery));
                 }
                 next_due

@@ -61,7 +61,13 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    pub(crate) fn new(topic: &str, name: &str, per_key: bool, partitions: u32, capacity: usize) -> Self {
+    pub(crate) fn new(
+        topic: &str,
+        name: &str,
+        per_key: bool,
+        partitions: u32,
+        capacity: usize,
+    ) -> Self {
         Self {
             topic: topic.to_owned(),
             name: name.to_owned(),
@@ -97,7 +103,14 @@ impl GroupState {
         self.len += 1;
         self.peak_len = self.peak_len.max(self.len);
         let seq = self.next_seq();
-        self.enqueue(group, Entry { message, attempt: 1, seq });
+        self.enqueue(
+            group,
+            Entry {
+                message,
+                attempt: 1,
+                seq,
+            },
+        );
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -157,7 +170,9 @@ impl GroupState {
     }
 
     fn unlock(&mut self, key: &str) {
-        let Some(q) = self.keyed.get_mut(key) else { return };
+        let Some(q) = self.keyed.get_mut(key) else {
+            return;
+        };
         q.locked = false;
         if q.entries.is_empty() {
             self.keyed.remove(key);
@@ -183,7 +198,12 @@ impl GroupState {
     }
 
     /// The delivery of `entry` failed: deliver again after `delay`.
-    pub(crate) fn redeliver(&mut self, group: &Group, mut entry: Entry, delay_until: Option<Instant>) {
+    pub(crate) fn redeliver(
+        &mut self,
+        group: &Group,
+        mut entry: Entry,
+        delay_until: Option<Instant>,
+    ) {
         entry.attempt = entry.attempt.saturating_add(1);
         match Self::keyed_entry(group, &entry) {
             Some(key) => {
@@ -212,11 +232,20 @@ impl GroupState {
     pub(crate) fn replay(&mut self, group: &Group, limit: usize) -> usize {
         let mut moved = 0;
         while moved < limit {
-            let Some(mut message) = self.dead.pop_front() else { break };
+            let Some(mut message) = self.dead.pop_front() else {
+                break;
+            };
             message.headers.remove(headers::ATTEMPT);
             self.len += 1;
             let seq = self.next_seq();
-            self.enqueue(group, Entry { message, attempt: 1, seq });
+            self.enqueue(
+                group,
+                Entry {
+                    message,
+                    attempt: 1,
+                    seq,
+                },
+            );
             moved += 1;
         }
         moved

@@ -18,9 +18,9 @@ pub(crate) struct MemorySettle {
 
 impl MemorySettle {
     fn take(&mut self) -> Result<Entry> {
-        self.entry
-            .take()
-            .ok_or(waitlist_core::Error::Rejected("delivery already settled".into()))
+        self.entry.take().ok_or(waitlist_core::Error::Rejected(
+            "delivery already settled".into(),
+        ))
     }
 }
 

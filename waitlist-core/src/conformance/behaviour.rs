@@ -20,15 +20,25 @@ pub async fn round_trip_with_key_and_headers(h: &Harness) {
     let d = recv(&mut sub, WAIT).await;
     assert_eq!(d.message.id, sent.id, "id must survive the round trip");
     assert_eq!(d.message.key, sent.key, "key must survive the round trip");
-    assert_eq!(d.message.payload, sent.payload, "payload must survive the round trip");
+    assert_eq!(
+        d.message.payload, sent.payload,
+        "payload must survive the round trip"
+    );
     assert_eq!(d.message.topic, topic);
     for (k, v) in &sent.headers {
-        assert_eq!(d.message.headers.get(k), Some(v), "header {k} must survive the round trip");
+        assert_eq!(
+            d.message.headers.get(k),
+            Some(v),
+            "header {k} must survive the round trip"
+        );
     }
     assert_eq!(d.attempt, 1, "first delivery is attempt 1");
     assert_eq!(d.message.attempt_header(), 1);
     ack(d).await;
-    assert!(try_recv(&mut sub, h.quiet).await.is_none(), "an acked message must not come back");
+    assert!(
+        try_recv(&mut sub, h.quiet).await.is_none(),
+        "an acked message must not come back"
+    );
 }
 
 /// 50 concurrent publishers × 100 messages: every message arrives.
@@ -69,10 +79,16 @@ pub async fn topics_are_isolated(h: &Harness) {
     for (sub, topic, n) in [(&mut sub_a, &a, 10), (&mut sub_b, &b, 5)] {
         for _ in 0..n {
             let d = recv(sub, WAIT).await;
-            assert_eq!(&d.message.topic, topic, "message of another topic delivered");
+            assert_eq!(
+                &d.message.topic, topic,
+                "message of another topic delivered"
+            );
             ack(d).await;
         }
-        assert!(try_recv(sub, h.quiet).await.is_none(), "{topic} got more than was published to it");
+        assert!(
+            try_recv(sub, h.quiet).await.is_none(),
+            "{topic} got more than was published to it"
+        );
     }
 }
 
@@ -86,7 +102,11 @@ pub async fn nacked_message_is_redelivered_with_next_attempt(h: &Harness) {
         let d = recv(&mut sub, WAIT).await;
         assert_eq!(d.message.id, sent.id);
         assert_eq!(d.attempt, attempt, "attempt must grow with every nack");
-        assert_eq!(d.message.attempt_header(), attempt, "attempt header must match");
+        assert_eq!(
+            d.message.attempt_header(),
+            attempt,
+            "attempt header must match"
+        );
         if attempt < 3 {
             if let Err(e) = d.nack(None, Headers::new()).await {
                 panic!("nack failed: {e}");
@@ -106,8 +126,16 @@ pub async fn every_group_gets_every_message(h: &Harness) {
     let msgs = plain_messages(&topic, 100, "f");
     let expected: HashSet<String> = msgs.iter().map(|m| m.id.clone()).collect();
     h.publish(msgs).await;
-    assert_eq!(drain_ids(&mut g1, 100, WAIT).await, expected, "group 1 missed messages");
-    assert_eq!(drain_ids(&mut g2, 100, WAIT).await, expected, "group 2 missed messages");
+    assert_eq!(
+        drain_ids(&mut g1, 100, WAIT).await,
+        expected,
+        "group 1 missed messages"
+    );
+    assert_eq!(
+        drain_ids(&mut g2, 100, WAIT).await,
+        expected,
+        "group 2 missed messages"
+    );
 }
 
 /// Two members of one group each get part of the messages, each message once.
@@ -136,7 +164,12 @@ pub async fn members_of_a_group_split_the_load(h: &Harness) {
         (Ok(a), Ok(b)) => (a, b),
         _ => panic!("member task failed"),
     };
-    assert!(!a.is_empty() && !b.is_empty(), "both members must get work ({} / {})", a.len(), b.len());
+    assert!(
+        !a.is_empty() && !b.is_empty(),
+        "both members must get work ({} / {})",
+        a.len(),
+        b.len()
+    );
     let sa: HashSet<_> = a.iter().cloned().collect();
     let sb: HashSet<_> = b.iter().cloned().collect();
     assert!(sa.is_disjoint(&sb), "a message went to both members");
@@ -185,7 +218,10 @@ pub async fn unsettled_delivery_of_dropped_member_is_redelivered(h: &Harness) {
     drop(doomed);
     let mut survivor = h.subscribe(&topic, &group).await;
     let again = recv(&mut survivor, WAIT).await;
-    assert_eq!(again.message.id, sent.id, "the unsettled message must be redelivered");
+    assert_eq!(
+        again.message.id, sent.id,
+        "the unsettled message must be redelivered"
+    );
     assert_eq!(again.message.payload, sent.payload);
     ack(again).await;
 }
@@ -206,13 +242,22 @@ pub async fn delayed_retry_is_not_early_and_does_not_block_other_keys(h: &Harnes
     let fast = Message::new(&topic, "{\"fast\":true}").with_key("fast-key");
     h.publish(vec![fast.clone()]).await;
     let d = recv(&mut sub, WAIT).await;
-    assert_eq!(d.message.id, fast.id, "another key must not wait behind a delayed retry");
-    assert!(nacked_at.elapsed() < delay, "the other key was held up until the delay passed");
+    assert_eq!(
+        d.message.id, fast.id,
+        "another key must not wait behind a delayed retry"
+    );
+    assert!(
+        nacked_at.elapsed() < delay,
+        "the other key was held up until the delay passed"
+    );
     ack(d).await;
     let d = recv(&mut sub, WAIT).await;
     assert_eq!(d.message.id, slow.id);
     let waited = nacked_at.elapsed();
-    assert!(waited >= delay, "delayed retry arrived after {waited:?}, before its {delay:?} delay");
+    assert!(
+        waited >= delay,
+        "delayed retry arrived after {waited:?}, before its {delay:?} delay"
+    );
     assert_eq!(d.attempt, 2);
     ack(d).await;
 }
@@ -250,7 +295,10 @@ pub async fn publisher_close_flushes(h: &Harness) {
         panic!("close failed: {e}");
     }
     assert!(
-        publisher.publish_one(Message::new(&topic, "{}")).await.is_err(),
+        publisher
+            .publish_one(Message::new(&topic, "{}"))
+            .await
+            .is_err(),
         "a closed publisher must refuse new messages"
     );
     let got = drain_ids(&mut sub, expected.len(), WAIT * 2).await;
@@ -261,7 +309,10 @@ pub async fn publisher_close_flushes(h: &Harness) {
 pub async fn broker_restart_loses_nothing(h: &Harness) {
     let Some(restart) = &h.restart else {
         eprintln!("not applicable: the {} transport cannot be restarted (Capabilities::restartable = false)", h.caps().name);
-        assert!(!h.caps().restartable, "a restartable transport must provide Harness::restart");
+        assert!(
+            !h.caps().restartable,
+            "a restartable transport must provide Harness::restart"
+        );
         return;
     };
     let (topic, group) = (h.name("restart"), h.name("g"));
@@ -291,8 +342,14 @@ pub async fn broker_restart_loses_nothing(h: &Harness) {
                 got.insert(d.message.id.clone());
                 let _ = d.ack().await;
             }
-            Ok(Some(Err(e))) => eprintln!("subscription error after restart (expected while reconnecting): {e}"),
-            _ => panic!("only {} of {} messages after restart", got.len(), expected.len()),
+            Ok(Some(Err(e))) => {
+                eprintln!("subscription error after restart (expected while reconnecting): {e}")
+            }
+            _ => panic!(
+                "only {} of {} messages after restart",
+                got.len(),
+                expected.len()
+            ),
         }
     }
     assert!(got.is_superset(&expected));

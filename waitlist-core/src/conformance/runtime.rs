@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::support::{test_message, wait_until, Harness, TestEvent, WAIT};
 use crate::events::Envelope;
-use crate::runtime::{handler_fn, ConsumerGroup, Context, MemoryIdempotencyStore, Outcome, RetryPolicy, Router};
+use crate::runtime::{
+    handler_fn, ConsumerGroup, Context, MemoryIdempotencyStore, Outcome, RetryPolicy, Router,
+};
 use crate::transport::OrderingGuarantee;
 use crate::{headers, Message};
 
@@ -29,7 +31,11 @@ pub async fn per_key_order_is_kept(h: &Harness) {
     let seen: Arc<Mutex<HashMap<String, Vec<u64>>>> = Arc::default();
     let active: Arc<Mutex<HashSet<String>>> = Arc::default();
     let overlaps = Arc::new(AtomicUsize::new(0));
-    let (s, a, o) = (Arc::clone(&seen), Arc::clone(&active), Arc::clone(&overlaps));
+    let (s, a, o) = (
+        Arc::clone(&seen),
+        Arc::clone(&active),
+        Arc::clone(&overlaps),
+    );
     let router = Router::new().on(handler_fn(move |e: Envelope<TestEvent>, _ctx: Context| {
         let (s, a, o) = (Arc::clone(&s), Arc::clone(&a), Arc::clone(&o));
         async move {
@@ -37,12 +43,21 @@ pub async fn per_key_order_is_kept(h: &Harness) {
                 o.fetch_add(1, SeqCst);
             }
             tokio::time::sleep(Duration::from_micros(fastrand::u64(0..1500))).await;
-            lock(&s).entry(e.data.key.clone()).or_default().push(e.data.seq);
+            lock(&s)
+                .entry(e.data.key.clone())
+                .or_default()
+                .push(e.data.seq);
             lock(&a).remove(&e.data.key);
             Outcome::Done
         }
     }));
-    let running = start(h, ConsumerGroup::new(&topic, &group, router).workers(10).ordering(OrderingGuarantee::PerKey)).await;
+    let running = start(
+        h,
+        ConsumerGroup::new(&topic, &group, router)
+            .workers(10)
+            .ordering(OrderingGuarantee::PerKey),
+    )
+    .await;
     let mut msgs = Vec::new();
     for seq in 0..(1000 / 16 + 1) {
         for k in 0..16 {
@@ -54,9 +69,16 @@ pub async fn per_key_order_is_kept(h: &Harness) {
     for chunk in msgs.chunks(100) {
         h.publish(chunk.to_vec()).await;
     }
-    wait_until("1000 handled", WAIT * 2, || lock(&seen).values().map(Vec::len).sum::<usize>() >= 1000).await;
+    wait_until("1000 handled", WAIT * 2, || {
+        lock(&seen).values().map(Vec::len).sum::<usize>() >= 1000
+    })
+    .await;
     running.shutdown(WAIT).await;
-    assert_eq!(overlaps.load(SeqCst), 0, "two messages of one key ran at the same time");
+    assert_eq!(
+        overlaps.load(SeqCst),
+        0,
+        "two messages of one key ran at the same time"
+    );
     let seen = lock(&seen);
     assert_eq!(seen.len(), 16);
     for (key, seqs) in seen.iter() {
@@ -87,12 +109,20 @@ pub async fn dead_letter_after_max_attempts_then_replay(h: &Harness) {
             }
         }
     }));
-    let cfg = ConsumerGroup::new(&topic, &group, router).retry(RetryPolicy::fixed(3, Duration::from_millis(50)));
+    let cfg = ConsumerGroup::new(&topic, &group, router)
+        .retry(RetryPolicy::fixed(3, Duration::from_millis(50)));
     let running = start(h, cfg).await;
     let msg = test_message(&topic, "c1", 1);
     h.publish(vec![msg.clone()]).await;
-    wait_until("dead-lettering", WAIT, || running.stats().dead_lettered == 1).await;
-    assert_eq!(calls.load(SeqCst), 3, "handler must run exactly max_attempts times");
+    wait_until("dead-lettering", WAIT, || {
+        running.stats().dead_lettered == 1
+    })
+    .await;
+    assert_eq!(
+        calls.load(SeqCst),
+        3,
+        "handler must run exactly max_attempts times"
+    );
     let dlq = match h.queue.dead_letters(&topic, &group).await {
         Ok(d) => d,
         Err(e) => panic!("dead_letters: {e}"),
@@ -108,21 +138,37 @@ pub async fn dead_letter_after_max_attempts_then_replay(h: &Harness) {
     assert_eq!(listed.len(), 1, "one dead letter expected");
     let dead = &listed[0];
     assert_eq!(dead.id, msg.id);
-    assert_eq!(dead.payload, msg.payload, "dead letter must keep the payload");
+    assert_eq!(
+        dead.payload, msg.payload,
+        "dead letter must keep the payload"
+    );
     let hd = |k: &str| dead.headers.get(k).cloned().unwrap_or_default();
-    assert!(hd(headers::DEAD_LETTER_REASON).contains("downstream unavailable"), "reason header: {:?}", dead.headers);
+    assert!(
+        hd(headers::DEAD_LETTER_REASON).contains("downstream unavailable"),
+        "reason header: {:?}",
+        dead.headers
+    );
     assert_eq!(hd(headers::DEAD_LETTER_ATTEMPTS), "3");
     assert_eq!(hd(headers::ORIGIN_TOPIC), topic);
     assert_eq!(hd(headers::ORIGIN_GROUP), group);
     assert!(!hd(headers::FIRST_FAILURE_AT).is_empty() && !hd(headers::LAST_FAILURE_AT).is_empty());
     assert!(hd(headers::FIRST_FAILURE_AT) <= hd(headers::LAST_FAILURE_AT));
     healthy.store(true, SeqCst);
-    let replayed = dlq.replay(10).await.unwrap_or_else(|e| panic!("replay: {e}"));
+    let replayed = dlq
+        .replay(10)
+        .await
+        .unwrap_or_else(|e| panic!("replay: {e}"));
     assert_eq!(replayed, 1);
-    wait_until("replayed message handled", WAIT, || running.stats().done == 1).await;
+    wait_until("replayed message handled", WAIT, || {
+        running.stats().done == 1
+    })
+    .await;
     assert_eq!(calls.load(SeqCst), 4);
     let left = dlq.list(10).await.unwrap_or_else(|e| panic!("list: {e}"));
-    assert!(left.is_empty(), "replayed message must leave the dead-letter queue");
+    assert!(
+        left.is_empty(),
+        "replayed message must leave the dead-letter queue"
+    );
     running.shutdown(WAIT).await;
 }
 
@@ -142,14 +188,27 @@ pub async fn malformed_payload_is_dead_lettered_and_consumer_continues(h: &Harne
     let running = start(h, ConsumerGroup::new(&topic, &group, router)).await;
     let bad = Message::new(&topic, &b"\xff{not json"[..]).with_key("c1");
     let wrong_shape = Message::new(&topic, r#"{"id":"x","type":"conformance.test","account_id":"a","campaign_id":"c","data":{"seq":"NaN"},"timestamp":"2025-01-01T12:00:00Z"}"#).with_key("c1");
-    h.publish(vec![bad.clone(), wrong_shape.clone(), test_message(&topic, "c1", 1)]).await;
-    wait_until("good message handled and bad ones dead-lettered", WAIT, || {
-        let s = running.stats();
-        s.done == 1 && s.dead_lettered == 2
-    })
+    h.publish(vec![
+        bad.clone(),
+        wrong_shape.clone(),
+        test_message(&topic, "c1", 1),
+    ])
+    .await;
+    wait_until(
+        "good message handled and bad ones dead-lettered",
+        WAIT,
+        || {
+            let s = running.stats();
+            s.done == 1 && s.dead_lettered == 2
+        },
+    )
     .await;
     assert_eq!(handled.load(SeqCst), 1);
-    let dlq = h.queue.dead_letters(&topic, &group).await.unwrap_or_else(|e| panic!("dead_letters: {e}"));
+    let dlq = h
+        .queue
+        .dead_letters(&topic, &group)
+        .await
+        .unwrap_or_else(|e| panic!("dead_letters: {e}"));
     let mut listed = Vec::new();
     for _ in 0..100 {
         listed = dlq.list(10).await.unwrap_or_else(|e| panic!("list: {e}"));
@@ -165,8 +224,16 @@ pub async fn malformed_payload_is_dead_lettered_and_consumer_continues(h: &Harne
             .and_then(|m| m.headers.get(headers::DEAD_LETTER_REASON).cloned())
             .unwrap_or_default()
     };
-    assert!(reason_of(&bad.id).contains("malformed envelope"), "reason: {}", reason_of(&bad.id));
-    assert!(reason_of(&wrong_shape.id).contains("invalid data"), "reason: {}", reason_of(&wrong_shape.id));
+    assert!(
+        reason_of(&bad.id).contains("malformed envelope"),
+        "reason: {}",
+        reason_of(&bad.id)
+    );
+    assert!(
+        reason_of(&wrong_shape.id).contains("invalid data"),
+        "reason: {}",
+        reason_of(&wrong_shape.id)
+    );
     running.shutdown(WAIT).await;
 }
 
@@ -189,14 +256,19 @@ pub async fn duplicate_ids_run_the_handler_once(h: &Harness) {
     let running = start(h, cfg).await;
     let msg = test_message(&topic, "c1", 1);
     let other = test_message(&topic, "c1", 2);
-    h.publish(vec![msg.clone(), msg.clone(), msg.clone(), other.clone()]).await;
+    h.publish(vec![msg.clone(), msg.clone(), msg.clone(), other.clone()])
+        .await;
     wait_until("all four deliveries settled", WAIT, || {
         let s = running.stats();
         s.done + s.duplicates == 4
     })
     .await;
     let calls = lock(&calls).clone();
-    assert_eq!(calls.iter().filter(|id| **id == msg.id).count(), 1, "duplicate ran the handler again");
+    assert_eq!(
+        calls.iter().filter(|id| **id == msg.id).count(),
+        1,
+        "duplicate ran the handler again"
+    );
     assert_eq!(calls.iter().filter(|id| **id == other.id).count(), 1);
     assert_eq!(running.stats().duplicates, 2);
     running.shutdown(WAIT).await;
@@ -216,15 +288,32 @@ pub async fn graceful_shutdown_settles_in_flight_work(h: &Harness) {
             Outcome::Done
         }
     }));
-    let running = start(h, ConsumerGroup::new(&topic, &group, router).workers(4).max_in_flight(4)).await;
-    h.publish((0..4).map(|i| test_message(&topic, &format!("k{i}"), i)).collect()).await;
+    let running = start(
+        h,
+        ConsumerGroup::new(&topic, &group, router)
+            .workers(4)
+            .max_in_flight(4),
+    )
+    .await;
+    h.publish(
+        (0..4)
+            .map(|i| test_message(&topic, &format!("k{i}"), i))
+            .collect(),
+    )
+    .await;
     wait_until("4 handlers running", WAIT, || started.load(SeqCst) == 4).await;
     let report = running.shutdown(WAIT).await;
-    assert_eq!(report.stats.done, 4, "in-flight work must finish during shutdown");
+    assert_eq!(
+        report.stats.done, 4,
+        "in-flight work must finish during shutdown"
+    );
     assert_eq!(report.abandoned, 0);
     let mut sub = h.subscribe(&topic, &group).await;
     let again = super::support::try_recv(&mut sub, h.quiet * 3).await;
-    assert!(again.is_none(), "a message settled during shutdown came back");
+    assert!(
+        again.is_none(),
+        "a message settled during shutdown came back"
+    );
 }
 
 /// Work still running at the shutdown deadline is abandoned unsettled and
@@ -246,7 +335,10 @@ pub async fn shutdown_deadline_abandons_work_for_redelivery(h: &Harness) {
     h.publish(vec![msg.clone()]).await;
     wait_until("handler running", WAIT, || started.load(SeqCst) == 1).await;
     let report = running.shutdown(Duration::from_millis(200)).await;
-    assert_eq!(report.abandoned, 1, "the stuck delivery must be reported abandoned");
+    assert_eq!(
+        report.abandoned, 1,
+        "the stuck delivery must be reported abandoned"
+    );
     assert_eq!(report.stats.done, 0);
     let mut sub = h.subscribe(&topic, &group).await;
     let d = super::support::recv(&mut sub, WAIT).await;
@@ -268,14 +360,29 @@ pub async fn memory_stays_bounded_with_slow_handler(h: &Harness) {
             Outcome::Done
         }
     }));
-    let running = start(h, ConsumerGroup::new(&topic, &group, router).workers(2).max_in_flight(4)).await;
+    let running = start(
+        h,
+        ConsumerGroup::new(&topic, &group, router)
+            .workers(2)
+            .max_in_flight(4),
+    )
+    .await;
     let total = 500;
-    let msgs: Vec<Message> = (0..total).map(|i| test_message(&topic, &format!("k{}", i % 8), i)).collect();
+    let msgs: Vec<Message> = (0..total)
+        .map(|i| test_message(&topic, &format!("k{}", i % 8), i))
+        .collect();
     for chunk in msgs.chunks(50) {
         h.publish(chunk.to_vec()).await;
     }
-    wait_until("all handled", WAIT * 2, || handled.load(SeqCst) == total as usize).await;
+    wait_until("all handled", WAIT * 2, || {
+        handled.load(SeqCst) == total as usize
+    })
+    .await;
     let stats = running.stats();
-    assert!(stats.peak_in_flight <= 4, "in flight reached {} with a bound of 4", stats.peak_in_flight);
+    assert!(
+        stats.peak_in_flight <= 4,
+        "in flight reached {} with a bound of 4",
+        stats.peak_in_flight
+    );
     running.shutdown(WAIT).await;
 }

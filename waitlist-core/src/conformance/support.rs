@@ -46,7 +46,11 @@ impl fmt::Debug for Harness {
 
 impl Harness {
     /// A harness with 300 ms quiet time and no restart.
-    pub fn new(publisher: Arc<dyn Publisher>, queue: Arc<dyn Queue>, new_publisher: PublisherFactory) -> Self {
+    pub fn new(
+        publisher: Arc<dyn Publisher>,
+        queue: Arc<dyn Queue>,
+        new_publisher: PublisherFactory,
+    ) -> Self {
         Self {
             publisher,
             queue,
@@ -72,8 +76,13 @@ impl Harness {
     /// `WAITLIST_REQUIRE_BROKERS=1`, otherwise prints that the test is skipped.
     pub fn missing_broker(test: &str) {
         let required = std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1");
-        assert!(!required, "{test}: broker not reachable and WAITLIST_REQUIRE_BROKERS=1");
-        eprintln!("SKIPPED {test}: broker not reachable (set WAITLIST_REQUIRE_BROKERS=1 to fail instead)");
+        assert!(
+            !required,
+            "{test}: broker not reachable and WAITLIST_REQUIRE_BROKERS=1"
+        );
+        eprintln!(
+            "SKIPPED {test}: broker not reachable (set WAITLIST_REQUIRE_BROKERS=1 to fail instead)"
+        );
     }
 
     /// Subscribes with default options.
@@ -119,13 +128,20 @@ pub(crate) async fn ack(d: Delivery) {
 }
 
 /// Receives and acks deliveries until `expected` distinct ids arrived.
-pub(crate) async fn drain_ids(sub: &mut Box<dyn Subscription>, expected: usize, wait: Duration) -> HashSet<String> {
+pub(crate) async fn drain_ids(
+    sub: &mut Box<dyn Subscription>,
+    expected: usize,
+    wait: Duration,
+) -> HashSet<String> {
     let mut ids = HashSet::new();
     while ids.len() < expected {
         let d = match tokio::time::timeout(wait, sub.next()).await {
             Ok(Some(Ok(d))) => d,
             Ok(Some(Err(e))) => panic!("subscription error: {e}"),
-            _ => panic!("only {} of {expected} messages arrived within {wait:?}", ids.len()),
+            _ => panic!(
+                "only {} of {expected} messages arrived within {wait:?}",
+                ids.len()
+            ),
         };
         ids.insert(d.message.id.clone());
         ack(d).await;
@@ -137,7 +153,10 @@ pub(crate) async fn drain_ids(sub: &mut Box<dyn Subscription>, expected: usize, 
 pub(crate) async fn wait_until(what: &str, wait: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + wait;
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {wait:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {wait:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -157,7 +176,14 @@ impl EventData for TestEvent {
 
 /// An enveloped [`TestEvent`] message on `topic` keyed by `key`.
 pub(crate) fn test_message(topic: &str, key: &str, seq: u64) -> Message {
-    let env = Envelope::new("account", key, TestEvent { seq, key: key.to_owned() });
+    let env = Envelope::new(
+        "account",
+        key,
+        TestEvent {
+            seq,
+            key: key.to_owned(),
+        },
+    );
     match Message::from_envelope(topic, &env) {
         Ok(m) => m,
         Err(e) => panic!("encoding a test event: {e}"),
@@ -167,6 +193,8 @@ pub(crate) fn test_message(topic: &str, key: &str, seq: u64) -> Message {
 /// `n` plain messages with unique ids on `topic`.
 pub(crate) fn plain_messages(topic: &str, n: usize, tag: &str) -> Vec<Message> {
     (0..n)
-        .map(|i| Message::new(topic, format!("{{\"n\":{i}}}")).with_key(format!("{tag}-{}", i % 32)))
+        .map(|i| {
+            Message::new(topic, format!("{{\"n\":{i}}}")).with_key(format!("{tag}-{}", i % 32))
+        })
         .collect()
 }

@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(worker_pool_size_from_lookup(ok), Ok(20));
         for bad in ["0", "-1", "ten", "1.5"] {
             let lookup = move |_: &str| Some(bad.to_owned());
-            let err = worker_pool_size_from_lookup(lookup).unwrap_err();
+            let err = worker_pool_size_from_lookup(lookup).expect_err("invalid");
             assert_eq!(err.name, "KAFKA_WORKER_POOL_SIZE");
             assert_eq!(err.value, bad);
             assert!(err.to_string().contains("KAFKA_WORKER_POOL_SIZE"));

@@ -2,7 +2,7 @@
 //! (completed, failed, expired).
 //!
 //! They travel as flat JSON ([`FlatEvent`]), one topic per type named after
-//! the type (`QUEUE_JOINED`, …, see [`topics`](super::topics)), all
+//! the type (`QUEUE_JOINED`, …, see [`topics`]), all
 //! partitioned by `event_id` (the ticketed event, e.g. `concert-2024`), so the
 //! events of one ticketed event stay in order.
 //!

@@ -351,7 +351,8 @@ impl Dispatcher {
                 Some(Ok(d)) => d,
                 Some(Err(error)) => {
                     counters.subscription_errors.fetch_add(1, Relaxed);
-                    metrics::counter!(m::SUBSCRIPTION_ERRORS, "group" => group.clone()).increment(1);
+                    metrics::counter!(m::SUBSCRIPTION_ERRORS, "group" => group.clone())
+                        .increment(1);
                     tracing::warn!(%group, %error, pause = ?error_pause, "subscription error; retrying");
                     tokio::select! {
                         _ = self.stop.changed() => break,
@@ -365,7 +366,10 @@ impl Dispatcher {
             let now = counters.in_flight.fetch_add(1, Relaxed) + 1;
             counters.peak_in_flight.fetch_max(now, Relaxed);
             metrics::gauge!(m::IN_FLIGHT, "group" => group.clone()).increment(1.0);
-            let job = Job { delivery, _permit: permit };
+            let job = Job {
+                delivery,
+                _permit: permit,
+            };
             let runnable = match (&job.delivery.message.key, self.per_key) {
                 (Some(key), true) => {
                     let key = key.clone();
@@ -415,7 +419,11 @@ async fn worker_loop(
         let next = rx.lock().await.recv().await;
         let Some(mut job) = next else { break };
         loop {
-            let key = if per_key { job.delivery.message.key.clone() } else { None };
+            let key = if per_key {
+                job.delivery.message.key.clone()
+            } else {
+                None
+            };
             let Job { delivery, _permit } = job;
             processor.process(delivery, worker_id).await;
             drop(_permit);

@@ -114,16 +114,34 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         Self::purge(&mut state, now);
         if let Some(entry) = state.entries.get(key) {
             if entry.expires > now {
-                return Ok(if entry.done { Claim::Done } else { Claim::InProgress });
+                return Ok(if entry.done {
+                    Claim::Done
+                } else {
+                    Claim::InProgress
+                });
             }
         }
-        Self::set(&mut state, key, Entry { done: false, expires: now + lease });
+        Self::set(
+            &mut state,
+            key,
+            Entry {
+                done: false,
+                expires: now + lease,
+            },
+        );
         Ok(Claim::Acquired)
     }
 
     async fn complete(&self, key: &str, ttl: Duration) -> Result<()> {
         let mut state = self.lock();
-        Self::set(&mut state, key, Entry { done: true, expires: Instant::now() + ttl });
+        Self::set(
+            &mut state,
+            key,
+            Entry {
+                done: true,
+                expires: Instant::now() + ttl,
+            },
+        );
         Ok(())
     }
 
@@ -142,7 +160,10 @@ mod tests {
         let store = MemoryIdempotencyStore::new();
         let lease = Duration::from_secs(30);
         assert_eq!(store.claim("g/1", lease).await.ok(), Some(Claim::Acquired));
-        assert_eq!(store.claim("g/1", lease).await.ok(), Some(Claim::InProgress));
+        assert_eq!(
+            store.claim("g/1", lease).await.ok(),
+            Some(Claim::InProgress)
+        );
         store.complete("g/1", Duration::from_millis(30)).await.ok();
         assert_eq!(store.claim("g/1", lease).await.ok(), Some(Claim::Done));
         std::thread::sleep(Duration::from_millis(40));

@@ -148,7 +148,12 @@ pub(crate) struct Routed {
 type BoxFut<'a> = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 trait EnvelopeRoute: Send + Sync {
-    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a>;
+    fn call<'a>(
+        &'a self,
+        env: Envelope<Box<RawValue>>,
+        ctx: &'a Context,
+        routed: &mut Routed,
+    ) -> BoxFut<'a>;
 }
 
 trait FlatRoute: Send + Sync {
@@ -161,7 +166,12 @@ struct TypedEnvelopeRoute<D, H> {
 }
 
 impl<D: EventData, H: Handler<Envelope<D>>> EnvelopeRoute for TypedEnvelopeRoute<D, H> {
-    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a> {
+    fn call<'a>(
+        &'a self,
+        env: Envelope<Box<RawValue>>,
+        ctx: &'a Context,
+        routed: &mut Routed,
+    ) -> BoxFut<'a> {
         routed.campaign_id = Some(env.campaign_id.clone());
         let data: D = match serde_json::from_str(env.data.get()) {
             Ok(d) => d,
@@ -186,7 +196,12 @@ impl<D: EventData, H: Handler<Envelope<D>>> EnvelopeRoute for TypedEnvelopeRoute
 struct FallbackRoute<H>(H);
 
 impl<H: Handler<Envelope<serde_json::Value>>> EnvelopeRoute for FallbackRoute<H> {
-    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a> {
+    fn call<'a>(
+        &'a self,
+        env: Envelope<Box<RawValue>>,
+        ctx: &'a Context,
+        routed: &mut Routed,
+    ) -> BoxFut<'a> {
         routed.campaign_id = Some(env.campaign_id.clone());
         let data = match serde_json::from_str(env.data.get()) {
             Ok(d) => d,
@@ -319,7 +334,12 @@ impl Router {
     }
 
     /// Decodes `message`, runs its handler and returns the outcome.
-    pub(crate) fn dispatch<'a>(&'a self, message: &Message, ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a> {
+    pub(crate) fn dispatch<'a>(
+        &'a self,
+        message: &Message,
+        ctx: &'a Context,
+        routed: &mut Routed,
+    ) -> BoxFut<'a> {
         if let Some((label, route)) = self.flat.get(&message.topic) {
             routed.event_type = Arc::clone(label);
             return route.call(&message.payload, ctx, routed);
@@ -348,9 +368,11 @@ impl Router {
         }
         let ty = env.event_type;
         match self.unknown {
-            UnknownTypePolicy::Skip => {
-                Box::pin(async move { Outcome::Skip { reason: format!("no handler for type {ty}") } })
-            }
+            UnknownTypePolicy::Skip => Box::pin(async move {
+                Outcome::Skip {
+                    reason: format!("no handler for type {ty}"),
+                }
+            }),
             UnknownTypePolicy::DeadLetter => Box::pin(async move {
                 Outcome::DeadLetter {
                     reason: format!("no handler for type {ty}"),

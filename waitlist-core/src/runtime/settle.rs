@@ -34,9 +34,18 @@ pub(crate) fn failure_headers(delivery: &Delivery, error: &str) -> Headers {
 /// Dead-letter headers: failure headers plus reason, attempts and origin.
 pub(crate) fn dead_letter_headers(delivery: &Delivery, reason: &str, group: &str) -> Headers {
     let mut h = failure_headers(delivery, reason);
-    h.insert(headers::DEAD_LETTER_REASON.to_owned(), truncate(reason, 1024));
-    h.insert(headers::DEAD_LETTER_ATTEMPTS.to_owned(), delivery.attempt.to_string());
-    h.insert(headers::ORIGIN_TOPIC.to_owned(), delivery.message.topic.clone());
+    h.insert(
+        headers::DEAD_LETTER_REASON.to_owned(),
+        truncate(reason, 1024),
+    );
+    h.insert(
+        headers::DEAD_LETTER_ATTEMPTS.to_owned(),
+        delivery.attempt.to_string(),
+    );
+    h.insert(
+        headers::ORIGIN_TOPIC.to_owned(),
+        delivery.message.topic.clone(),
+    );
     h.insert(headers::ORIGIN_GROUP.to_owned(), group.to_owned());
     h
 }
@@ -78,7 +87,10 @@ pub(crate) async fn settle(
         };
         match result {
             Ok(()) => return Ok(()),
-            Err(SettleError { error, delivery: back }) => {
+            Err(SettleError {
+                error,
+                delivery: back,
+            }) => {
                 tries += 1;
                 if tries >= 4 || !error.is_transient() {
                     return Err(error);

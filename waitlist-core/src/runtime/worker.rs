@@ -43,7 +43,9 @@ impl Processor {
             user_id = field::Empty,
             outcome = field::Empty,
         );
-        self.process_in_span(delivery, worker_id).instrument(span).await;
+        self.process_in_span(delivery, worker_id)
+            .instrument(span)
+            .await;
     }
 
     async fn process_in_span(&self, delivery: Delivery, worker_id: usize) {
@@ -56,7 +58,8 @@ impl Processor {
                 delivery.message.payload.len(),
                 self.max_payload
             );
-            self.finish(delivery, "unknown", Outcome::DeadLetter { reason }, None).await;
+            self.finish(delivery, "unknown", Outcome::DeadLetter { reason }, None)
+                .await;
             return;
         }
 
@@ -74,7 +77,10 @@ impl Processor {
                 Ok(Claim::InProgress) => {
                     let delay = self.retry.base_delay(1);
                     tracing::debug!(?delay, "same id in progress elsewhere; retrying later");
-                    let s = Settlement::Nack { delay, error: "duplicate in progress".into() };
+                    let s = Settlement::Nack {
+                        delay,
+                        error: "duplicate in progress".into(),
+                    };
                     self.settle_logged(delivery, s).await;
                     return;
                 }
@@ -130,10 +136,17 @@ impl Processor {
         metrics::histogram!(m::PROCESSING_SECONDS, "group" => group, "event_type" => routed.event_type.to_string())
             .record(started.elapsed().as_secs_f64());
         let event_type = Arc::clone(&routed.event_type);
-        self.finish(delivery, &event_type, outcome, Some(idem_key)).await;
+        self.finish(delivery, &event_type, outcome, Some(idem_key))
+            .await;
     }
 
-    async fn finish(&self, delivery: Delivery, event_type: &str, outcome: Outcome, idem_key: Option<String>) {
+    async fn finish(
+        &self,
+        delivery: Delivery,
+        event_type: &str,
+        outcome: Outcome,
+        idem_key: Option<String>,
+    ) {
         let span = tracing::Span::current();
         span.record("outcome", outcome.label());
         let settlement = match &outcome {
@@ -152,7 +165,10 @@ impl Processor {
                     tracing::warn!(%error, ?delay, "handler failed; will retry");
                     self.counters.retried.fetch_add(1, Relaxed);
                     metrics::counter!(m::RETRIED, "group" => self.group.to_string()).increment(1);
-                    Settlement::Nack { delay, error: error.clone() }
+                    Settlement::Nack {
+                        delay,
+                        error: error.clone(),
+                    }
                 } else {
                     let reason = format!("gave up after {} attempts: {error}", delivery.attempt);
                     tracing::error!(%reason, "dead-lettering");
@@ -163,7 +179,9 @@ impl Processor {
             Outcome::DeadLetter { reason } => {
                 tracing::error!(%reason, "dead-lettering");
                 self.dead_lettered();
-                Settlement::DeadLetter { reason: reason.clone() }
+                Settlement::DeadLetter {
+                    reason: reason.clone(),
+                }
             }
         };
         metrics::counter!(m::PROCESSED, "group" => self.group.to_string(), "event_type" => event_type.to_owned(), "outcome" => outcome.label())

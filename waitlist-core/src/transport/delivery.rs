@@ -43,7 +43,11 @@ impl fmt::Debug for SettleError {
 
 impl fmt::Display for SettleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "settling message {} failed: {}", self.delivery.message.id, self.error)
+        write!(
+            f,
+            "settling message {} failed: {}",
+            self.delivery.message.id, self.error
+        )
     }
 }
 
@@ -89,7 +93,10 @@ impl Delivery {
     pub async fn ack(mut self) -> Result<(), SettleError> {
         match self.settle.ack().await {
             Ok(()) => Ok(()),
-            Err(error) => Err(SettleError { error, delivery: self }),
+            Err(error) => Err(SettleError {
+                error,
+                delivery: self,
+            }),
         }
     }
 
@@ -97,10 +104,17 @@ impl Delivery {
     ///
     /// # Errors
     /// The delivery comes back unsettled with the error.
-    pub async fn nack(mut self, delay: Option<Duration>, failure: Headers) -> Result<(), SettleError> {
+    pub async fn nack(
+        mut self,
+        delay: Option<Duration>,
+        failure: Headers,
+    ) -> Result<(), SettleError> {
         match self.settle.nack(delay, failure).await {
             Ok(()) => Ok(()),
-            Err(error) => Err(SettleError { error, delivery: self }),
+            Err(error) => Err(SettleError {
+                error,
+                delivery: self,
+            }),
         }
     }
 
@@ -111,7 +125,10 @@ impl Delivery {
     pub async fn dead_letter(mut self, failure: Headers) -> Result<(), SettleError> {
         match self.settle.dead_letter(failure).await {
             Ok(()) => Ok(()),
-            Err(error) => Err(SettleError { error, delivery: self }),
+            Err(error) => Err(SettleError {
+                error,
+                delivery: self,
+            }),
         }
     }
 }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one test command: format check, clippy with warnings as errors, docs,
+# and every test of the workspace with every feature, brokers required.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export WAITLIST_REQUIRE_BROKERS=1
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+scripts/services.sh up
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+
+echo "== cargo test"
+cargo test --workspace --all-targets --all-features
+cargo test --workspace --doc --all-features
+
+echo "== example local_queue"
+cargo run --quiet --example local_queue > target/local_queue.out
+tail -n 4 target/local_queue.out
