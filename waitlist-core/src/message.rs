@@ -11,7 +11,7 @@ use crate::headers;
 pub type Headers = BTreeMap<String, String>;
 
 /// One message on a broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     /// Unique id; the idempotency key (the envelope `id` for envelope events).
     pub id: String,

@@ -144,14 +144,16 @@ impl MemoryBus {
     /// The groups a message to `topic` goes to (the backlog if none).
     fn targets(&self, topic: &str) -> Vec<Arc<Group>> {
         let mut topics = self.topics();
-        let t = topics.entry(topic.to_owned()).or_default();
-        if t.groups.is_empty() {
-            let backlog = t
-                .backlog
-                .get_or_insert_with(|| Arc::new(self.new_group(topic, "", false)));
-            return vec![Arc::clone(backlog)];
+        if let Some(t) = topics.get(topic) {
+            if !t.groups.is_empty() {
+                return t.groups.values().cloned().collect();
+            }
         }
-        t.groups.values().cloned().collect()
+        let t = topics.entry(topic.to_owned()).or_default();
+        let backlog = t
+            .backlog
+            .get_or_insert_with(|| Arc::new(self.new_group(topic, "", false)));
+        vec![Arc::clone(backlog)]
     }
 
     async fn push(&self, group: &Group, message: Message, deadline: Instant) -> Result<()> {

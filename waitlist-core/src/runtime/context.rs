@@ -2,23 +2,39 @@
 
 use std::sync::Arc;
 
-use crate::Headers;
+use crate::{Headers, Message};
 
-/// The delivery a handler is running for.
+/// The delivery a handler is running for. Cloning it is cheap.
 #[derive(Debug, Clone)]
 pub struct Context {
-    /// Message id (the idempotency key).
-    pub message_id: String,
-    /// Topic the message came from.
-    pub topic: Arc<str>,
+    /// The message as delivered (id, topic, key, headers, payload).
+    pub message: Arc<Message>,
     /// Consumer group handling it.
     pub group: Arc<str>,
-    /// Partition key, if any.
-    pub key: Option<String>,
     /// Delivery attempt, starting at 1.
     pub attempt: u32,
     /// Worker of the pool running the handler.
     pub worker_id: usize,
+}
+
+impl Context {
+    /// Message id (the idempotency key).
+    pub fn message_id(&self) -> &str {
+        &self.message.id
+    }
+
+    /// Topic the message came from.
+    pub fn topic(&self) -> &str {
+        &self.message.topic
+    }
+
+    /// Partition key, if any.
+    pub fn key(&self) -> Option<&str> {
+        self.message.key.as_deref()
+    }
+
     /// Message headers.
-    pub headers: Headers,
+    pub fn headers(&self) -> &Headers {
+        &self.message.headers
+    }
 }

@@ -1,14 +1,15 @@
 //! Consumer groups: a subscription, a worker pool and a dispatcher.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::metrics::GroupMetrics;
 use super::worker::Processor;
-use super::{metrics as m, IdempotencyStore, PerKeyScheduler, RetryPolicy, Router};
+use super::{IdempotencyStore, PerKeyScheduler, RetryPolicy, Router};
 use crate::transport::{OrderingGuarantee, SubscribeOptions};
 use crate::{Delivery, Error, Queue, Result, Subscription};
 
@@ -143,6 +144,7 @@ impl ConsumerGroup {
         let options = SubscribeOptions::new(self.ordering, max_in_flight);
         let subscription = queue.subscribe(&self.topic, &self.group, options).await?;
         let counters = Arc::new(Counters::default());
+        let metrics = GroupMetrics::new(&self.group, self.router.labels().iter());
         let processor = Arc::new(Processor {
             topic: Arc::from(self.topic.as_str()),
             group: Arc::from(self.group.as_str()),
@@ -153,10 +155,11 @@ impl ConsumerGroup {
             handler_timeout: self.handler_timeout,
             max_payload: caps.max_payload,
             counters: Arc::clone(&counters),
+            metrics,
         });
         let (stop_tx, stop_rx) = watch::channel(None);
         let dispatcher = Dispatcher {
-            subscription,
+            subscription: tokio::sync::Mutex::new(subscription),
             processor,
             workers,
             max_in_flight,
@@ -304,8 +307,12 @@ struct Job {
     _permit: OwnedSemaphorePermit,
 }
 
+type Scheduler = Arc<Mutex<PerKeyScheduler<Job>>>;
+
+/// The member's shared state: workers pull from the subscription directly
+/// (no dispatcher hop), bounded by the in-flight permits.
 struct Dispatcher {
-    subscription: Box<dyn Subscription>,
+    subscription: tokio::sync::Mutex<Box<dyn Subscription>>,
     processor: Arc<Processor>,
     workers: usize,
     max_in_flight: usize,
@@ -314,90 +321,53 @@ struct Dispatcher {
     default_deadline: Duration,
 }
 
-type Scheduler = Arc<Mutex<PerKeyScheduler<Job>>>;
+struct Pool {
+    shared: Arc<Dispatcher>,
+    permits: Arc<Semaphore>,
+    scheduler: Scheduler,
+    /// Set once the subscription reported its end.
+    ended: Arc<AtomicBool>,
+}
 
 impl Dispatcher {
-    async fn run(mut self) {
+    async fn run(self) {
         let counters = Arc::clone(&self.processor.counters);
         let group = self.processor.group.to_string();
-        let permits = Arc::new(Semaphore::new(self.max_in_flight));
-        let (tx, rx) = mpsc::channel::<Job>(self.max_in_flight);
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let scheduler: Scheduler = Arc::new(Mutex::new(PerKeyScheduler::new()));
-        let mut pool = JoinSet::new();
-        for worker_id in 0..self.workers {
-            pool.spawn(worker_loop(
-                worker_id,
-                Arc::clone(&rx),
-                Arc::clone(&self.processor),
-                Arc::clone(&scheduler),
-                self.per_key,
-            ));
+        let workers = self.workers;
+        let mut stop = self.stop.clone();
+        let pool = Arc::new(Pool {
+            permits: Arc::new(Semaphore::new(self.max_in_flight)),
+            scheduler: Arc::new(Mutex::new(PerKeyScheduler::new())),
+            ended: Arc::new(AtomicBool::new(false)),
+            shared: Arc::new(self),
+        });
+        let mut tasks = JoinSet::new();
+        for worker_id in 0..workers {
+            tasks.spawn(worker_loop(worker_id, Arc::clone(&pool)));
         }
-        let mut error_pause = Duration::from_millis(100);
-        loop {
-            let permit = tokio::select! {
-                biased;
-                _ = self.stop.changed() => break,
-                p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            };
-            let next = tokio::select! {
-                biased;
-                _ = self.stop.changed() => break,
-                n = self.subscription.next() => n,
-            };
-            let delivery = match next {
-                None => break,
-                Some(Ok(d)) => d,
-                Some(Err(error)) => {
-                    counters.subscription_errors.fetch_add(1, Relaxed);
-                    metrics::counter!(m::SUBSCRIPTION_ERRORS, "group" => group.clone())
-                        .increment(1);
-                    tracing::warn!(%group, %error, pause = ?error_pause, "subscription error; retrying");
-                    tokio::select! {
-                        _ = self.stop.changed() => break,
-                        _ = tokio::time::sleep(error_pause) => {}
-                    }
-                    error_pause = (error_pause * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            };
-            error_pause = Duration::from_millis(100);
-            let now = counters.in_flight.fetch_add(1, Relaxed) + 1;
-            counters.peak_in_flight.fetch_max(now, Relaxed);
-            metrics::gauge!(m::IN_FLIGHT, "group" => group.clone()).increment(1.0);
-            let job = Job {
-                delivery,
-                _permit: permit,
-            };
-            let runnable = match (&job.delivery.message.key, self.per_key) {
-                (Some(key), true) => {
-                    let key = key.clone();
-                    lock(&scheduler).submit(&key, job)
-                }
-                _ => Some(job),
-            };
-            if let Some(job) = runnable {
-                if tx.send(job).await.is_err() {
-                    break;
-                }
+        // Wait until asked to stop or until every worker ended on its own.
+        let stopped = tokio::select! {
+            _ = stop.changed() => true,
+            _ = async { while tasks.join_next().await.is_some() {} } => false,
+        };
+        let deadline = (*stop.borrow()).unwrap_or(pool.shared.default_deadline);
+        if stopped {
+            let drained = tokio::time::timeout(deadline, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                // Deliveries waiting in the scheduler are dropped unsettled too.
+                lock(&pool.scheduler).clear();
+                let left = counters.in_flight.load(Relaxed);
+                counters.abandoned.store(left, Relaxed);
+                tracing::warn!(%group, abandoned = left, "shutdown deadline passed; unsettled deliveries will be redelivered");
             }
         }
-        let deadline = (*self.stop.borrow()).unwrap_or(self.default_deadline);
-        if let Err(error) = self.subscription.close().await {
+        if let Err(error) = pool.shared.subscription.lock().await.close().await {
             tracing::warn!(%group, %error, "closing the subscription failed");
-        }
-        drop(tx);
-        let drained = tokio::time::timeout(deadline, async {
-            while pool.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            pool.abort_all();
-            while pool.join_next().await.is_some() {}
-            let left = counters.in_flight.load(Relaxed);
-            counters.abandoned.store(left, Relaxed);
-            tracing::warn!(%group, abandoned = left, "shutdown deadline passed; unsettled deliveries will be redelivered");
         }
         tracing::info!(%group, "consumer group stopped");
     }
@@ -407,19 +377,78 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn worker_loop(
-    worker_id: usize,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    processor: Arc<Processor>,
-    scheduler: Scheduler,
-    per_key: bool,
-) {
-    let counters = Arc::clone(&processor.counters);
+/// Fetches the next delivery for a worker; `None` when the member stops.
+async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Option<Job> {
+    let shared = &pool.shared;
+    let counters = &shared.processor.counters;
+    let permit = tokio::select! {
+        biased;
+        _ = stop.changed() => return None,
+        p = Arc::clone(&pool.permits).acquire_owned() => p.ok()?,
+    };
+    let mut error_pause = Duration::from_millis(100);
     loop {
-        let next = rx.lock().await.recv().await;
-        let Some(mut job) = next else { break };
+        if pool.ended.load(Relaxed) || stop.borrow().is_some() {
+            return None;
+        }
+        let mut sub = tokio::select! {
+            biased;
+            _ = stop.changed() => return None,
+            s = shared.subscription.lock() => s,
+        };
+        let next = tokio::select! {
+            biased;
+            _ = stop.changed() => return None,
+            n = sub.next() => n,
+        };
+        match next {
+            None => {
+                pool.ended.store(true, Relaxed);
+                return None;
+            }
+            Some(Ok(delivery)) => {
+                drop(sub);
+                let now = counters.in_flight.fetch_add(1, Relaxed) + 1;
+                counters.peak_in_flight.fetch_max(now, Relaxed);
+                shared.processor.metrics.in_flight.increment(1.0);
+                return Some(Job {
+                    delivery,
+                    _permit: permit,
+                });
+            }
+            Some(Err(error)) => {
+                counters.subscription_errors.fetch_add(1, Relaxed);
+                shared.processor.metrics.subscription_errors.increment(1);
+                let group = &shared.processor.group;
+                tracing::warn!(%group, %error, pause = ?error_pause, "subscription error; retrying");
+                // Pause while holding the subscription: one retry at a time.
+                tokio::select! {
+                    _ = stop.changed() => return None,
+                    _ = tokio::time::sleep(error_pause) => {}
+                }
+                error_pause = (error_pause * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn worker_loop(worker_id: usize, pool: Arc<Pool>) {
+    let processor = Arc::clone(&pool.shared.processor);
+    let counters = Arc::clone(&processor.counters);
+    let mut stop = pool.shared.stop.clone();
+    while let Some(job) = fetch(&pool, &mut stop).await {
+        let mut job = match (&job.delivery.message.key, pool.shared.per_key) {
+            (Some(key), true) => {
+                let key = key.clone();
+                match lock(&pool.scheduler).submit(&key, job) {
+                    Some(job) => job,
+                    None => continue, // waits behind its key; its permit stays taken
+                }
+            }
+            _ => job,
+        };
         loop {
-            let key = if per_key {
+            let key = if pool.shared.per_key {
                 job.delivery.message.key.clone()
             } else {
                 None
@@ -428,8 +457,8 @@ async fn worker_loop(
             processor.process(delivery, worker_id).await;
             drop(_permit);
             counters.in_flight.fetch_sub(1, Relaxed);
-            metrics::gauge!(m::IN_FLIGHT, "group" => processor.group.to_string()).decrement(1.0);
-            match key.and_then(|k| lock(&scheduler).complete(&k)) {
+            processor.metrics.in_flight.decrement(1.0);
+            match key.and_then(|k| lock(&pool.scheduler).complete(&k)) {
                 Some(next) => job = next,
                 None => break,
             }

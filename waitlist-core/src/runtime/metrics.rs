@@ -37,3 +37,69 @@ pub fn describe() {
     describe_counter!(SETTLE_ERRORS, "Settle calls that failed after retries");
     describe_counter!(SUBSCRIPTION_ERRORS, "Errors returned by a subscription");
 }
+
+/// Metric handles of one group, registered once when the group starts so
+/// that the hot path does no label allocation or registry lookup.
+///
+/// Handles bind to the recorder installed when the group starts: install
+/// the recorder first.
+#[derive(Debug)]
+pub(crate) struct GroupMetrics {
+    by_type: std::collections::HashMap<std::sync::Arc<str>, TypeMetrics>,
+    unknown: TypeMetrics,
+    pub(crate) retried: metrics::Counter,
+    pub(crate) dead_lettered: metrics::Counter,
+    pub(crate) settle_errors: metrics::Counter,
+    pub(crate) subscription_errors: metrics::Counter,
+    pub(crate) in_flight: metrics::Gauge,
+}
+
+/// Per event type handles: one counter per outcome and the time histogram.
+#[derive(Debug)]
+pub(crate) struct TypeMetrics {
+    outcomes: [metrics::Counter; 5],
+    pub(crate) seconds: metrics::Histogram,
+}
+
+const OUTCOMES: [&str; 5] = ["done", "skip", "retry", "dead_letter", "duplicate"];
+
+impl TypeMetrics {
+    fn new(group: &str, event_type: &str) -> Self {
+        let counter = |outcome: &'static str| metrics::counter!(PROCESSED, "group" => group.to_owned(), "event_type" => event_type.to_owned(), "outcome" => outcome);
+        Self {
+            outcomes: OUTCOMES.map(counter),
+            seconds: metrics::histogram!(PROCESSING_SECONDS, "group" => group.to_owned(), "event_type" => event_type.to_owned()),
+        }
+    }
+
+    /// The counter of `outcome` (one of the outcome labels).
+    pub(crate) fn outcome(&self, outcome: &str) -> &metrics::Counter {
+        let i = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(0);
+        &self.outcomes[i]
+    }
+}
+
+impl GroupMetrics {
+    pub(crate) fn new<'a>(
+        group: &str,
+        event_types: impl Iterator<Item = &'a std::sync::Arc<str>>,
+    ) -> Self {
+        let g = || group.to_owned();
+        Self {
+            by_type: event_types
+                .map(|t| (std::sync::Arc::clone(t), TypeMetrics::new(group, t)))
+                .collect(),
+            unknown: TypeMetrics::new(group, "unknown"),
+            retried: metrics::counter!(RETRIED, "group" => g()),
+            dead_lettered: metrics::counter!(DEAD_LETTERED, "group" => g()),
+            settle_errors: metrics::counter!(SETTLE_ERRORS, "group" => g()),
+            subscription_errors: metrics::counter!(SUBSCRIPTION_ERRORS, "group" => g()),
+            in_flight: metrics::gauge!(IN_FLIGHT, "group" => g()),
+        }
+    }
+
+    /// Handles of `event_type` (`unknown` for types without a route).
+    pub(crate) fn of(&self, event_type: &str) -> &TypeMetrics {
+        self.by_type.get(event_type).unwrap_or(&self.unknown)
+    }
+}

@@ -328,6 +328,16 @@ impl Router {
         self
     }
 
+    /// Event-type labels of every route (for metric handles).
+    pub(crate) fn labels(&self) -> Vec<Arc<str>> {
+        let envelope = self.envelope.values().map(|(label, _)| Arc::clone(label));
+        let flat = self.flat.values().map(|(label, _)| Arc::clone(label));
+        let mut labels: Vec<Arc<str>> = envelope.chain(flat).collect();
+        labels.sort();
+        labels.dedup();
+        labels
+    }
+
     /// Envelope types with a handler.
     pub fn types(&self) -> impl Iterator<Item = &str> {
         self.envelope.keys().map(String::as_str)

@@ -65,6 +65,12 @@ impl<T> PerKeyScheduler<T> {
         }
     }
 
+    /// Drops every waiting item and marks all keys idle.
+    pub fn clear(&mut self) {
+        self.waiting.clear();
+        self.queued = 0;
+    }
+
     /// Keys with an item running.
     pub fn busy_keys(&self) -> usize {
         self.waiting.len()

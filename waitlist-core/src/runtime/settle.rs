@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 
 use crate::transport::SettleError;
-use crate::{headers, Delivery, Headers};
+use crate::{headers, Delivery, Headers, Message};
 
 /// How a delivery is to be settled.
 #[derive(Debug, Clone)]
@@ -16,10 +16,9 @@ pub(crate) enum Settlement {
 }
 
 /// Failure headers for a delivery that failed with `error`.
-pub(crate) fn failure_headers(delivery: &Delivery, error: &str) -> Headers {
+pub(crate) fn failure_headers(message: &Message, error: &str) -> Headers {
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-    let first = delivery
-        .message
+    let first = message
         .headers
         .get(headers::FIRST_FAILURE_AT)
         .cloned()
@@ -32,20 +31,22 @@ pub(crate) fn failure_headers(delivery: &Delivery, error: &str) -> Headers {
 }
 
 /// Dead-letter headers: failure headers plus reason, attempts and origin.
-pub(crate) fn dead_letter_headers(delivery: &Delivery, reason: &str, group: &str) -> Headers {
-    let mut h = failure_headers(delivery, reason);
+pub(crate) fn dead_letter_headers(
+    message: &Message,
+    attempt: u32,
+    reason: &str,
+    group: &str,
+) -> Headers {
+    let mut h = failure_headers(message, reason);
     h.insert(
         headers::DEAD_LETTER_REASON.to_owned(),
         truncate(reason, 1024),
     );
     h.insert(
         headers::DEAD_LETTER_ATTEMPTS.to_owned(),
-        delivery.attempt.to_string(),
+        attempt.to_string(),
     );
-    h.insert(
-        headers::ORIGIN_TOPIC.to_owned(),
-        delivery.message.topic.clone(),
-    );
+    h.insert(headers::ORIGIN_TOPIC.to_owned(), message.topic.clone());
     h.insert(headers::ORIGIN_GROUP.to_owned(), group.to_owned());
     h
 }
@@ -61,13 +62,15 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Settles `delivery`, retrying a failed settle call a few times.
+/// Settles `delivery` (whose message is `message`), retrying a failed
+/// settle call a few times.
 ///
 /// # Errors
 /// The last settle error; the delivery is then dropped, which makes the
 /// transport redeliver it.
 pub(crate) async fn settle(
     mut delivery: Delivery,
+    message: &Message,
     settlement: &Settlement,
     group: &str,
 ) -> Result<(), crate::Error> {
@@ -77,11 +80,11 @@ pub(crate) async fn settle(
         let result = match settlement {
             Settlement::Ack => delivery.ack().await,
             Settlement::Nack { delay, error } => {
-                let h = failure_headers(&delivery, error);
+                let h = failure_headers(message, error);
                 delivery.nack(Some(*delay), h).await
             }
             Settlement::DeadLetter { reason } => {
-                let h = dead_letter_headers(&delivery, reason, group);
+                let h = dead_letter_headers(message, delivery.attempt, reason, group);
                 delivery.dead_letter(h).await
             }
         };

@@ -9,10 +9,11 @@ use futures::FutureExt;
 use tracing::{field, Instrument};
 
 use super::group::Counters;
+use super::metrics::GroupMetrics;
 use super::router::Routed;
 use super::settle::{settle, Settlement};
-use super::{metrics as m, Claim, Context, IdempotencyStore, Outcome, RetryPolicy, Router};
-use crate::Delivery;
+use super::{Claim, Context, IdempotencyStore, Outcome, RetryPolicy, Router};
+use crate::{Delivery, Message};
 
 /// Everything a worker needs to handle deliveries of one group.
 #[derive(Debug)]
@@ -26,16 +27,24 @@ pub(crate) struct Processor {
     pub(crate) handler_timeout: Option<Duration>,
     pub(crate) max_payload: usize,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) metrics: GroupMetrics,
+}
+
+/// A delivery whose message was moved out to be shared with the handler.
+struct InHand {
+    delivery: Delivery,
+    message: Arc<Message>,
 }
 
 impl Processor {
     /// Handles and settles one delivery; never panics on its content.
-    pub(crate) async fn process(&self, delivery: Delivery, worker_id: usize) {
+    pub(crate) async fn process(&self, mut delivery: Delivery, worker_id: usize) {
+        let message = Arc::new(std::mem::take(&mut delivery.message));
         let span = tracing::info_span!(
             "waitlist.delivery",
             group = %self.group,
             topic = %self.topic,
-            message_id = %delivery.message.id,
+            message_id = %message.id,
             attempt = delivery.attempt,
             worker_id,
             event_type = field::Empty,
@@ -43,35 +52,34 @@ impl Processor {
             user_id = field::Empty,
             outcome = field::Empty,
         );
-        self.process_in_span(delivery, worker_id)
+        self.process_in_span(InHand { delivery, message }, worker_id)
             .instrument(span)
             .await;
     }
 
-    async fn process_in_span(&self, delivery: Delivery, worker_id: usize) {
-        let group = self.group.to_string();
-        let idem_key = format!("{}/{}", self.group, delivery.message.id);
-
-        if delivery.message.payload.len() > self.max_payload {
+    async fn process_in_span(&self, d: InHand, worker_id: usize) {
+        if d.message.payload.len() > self.max_payload {
             let reason = format!(
                 "payload of {} bytes exceeds the limit of {} bytes",
-                delivery.message.payload.len(),
+                d.message.payload.len(),
                 self.max_payload
             );
-            self.finish(delivery, "unknown", Outcome::DeadLetter { reason }, None)
+            self.finish(d, "unknown", Outcome::DeadLetter { reason }, None)
                 .await;
             return;
         }
 
+        let mut idem_key = None;
         if let Some(store) = &self.idempotency {
+            let key = format!("{}/{}", self.group, d.message.id);
             let lease = self.handler_timeout.unwrap_or(Duration::from_secs(300)) * 2;
-            match store.claim(&idem_key, lease).await {
-                Ok(Claim::Acquired) => {}
+            match store.claim(&key, lease).await {
+                Ok(Claim::Acquired) => idem_key = Some(key),
                 Ok(Claim::Done) => {
                     tracing::debug!("duplicate delivery; already handled");
                     self.counters.duplicates.fetch_add(1, Relaxed);
-                    metrics::counter!(m::PROCESSED, "group" => group, "event_type" => "unknown", "outcome" => "duplicate").increment(1);
-                    self.settle_logged(delivery, Settlement::Ack).await;
+                    self.metrics.of("unknown").outcome("duplicate").increment(1);
+                    self.settle_logged(d, Settlement::Ack).await;
                     return;
                 }
                 Ok(Claim::InProgress) => {
@@ -81,40 +89,39 @@ impl Processor {
                         delay,
                         error: "duplicate in progress".into(),
                     };
-                    self.settle_logged(delivery, s).await;
+                    self.settle_logged(d, s).await;
                     return;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "idempotency store failed; retrying later");
                     let s = Settlement::Nack {
-                        delay: self.retry.delay(delivery.attempt),
+                        delay: self.retry.delay(d.delivery.attempt),
                         error: format!("idempotency store: {e}"),
                     };
-                    self.settle_logged(delivery, s).await;
+                    self.settle_logged(d, s).await;
                     return;
                 }
             }
         }
 
         let ctx = Context {
-            message_id: delivery.message.id.clone(),
-            topic: Arc::clone(&self.topic),
+            message: Arc::clone(&d.message),
             group: Arc::clone(&self.group),
-            key: delivery.message.key.clone(),
-            attempt: delivery.attempt,
+            attempt: d.delivery.attempt,
             worker_id,
-            headers: delivery.message.headers.clone(),
         };
         let mut routed = Routed::default();
         let started = Instant::now();
-        let fut = self.router.dispatch(&delivery.message, &ctx, &mut routed);
+        let fut = self.router.dispatch(&d.message, &ctx, &mut routed);
         let span = tracing::Span::current();
-        span.record("event_type", &*routed.event_type);
-        if let Some(c) = &routed.campaign_id {
-            span.record("campaign_id", c.as_str());
-        }
-        if let Some(u) = &routed.user_id {
-            span.record("user_id", u.as_str());
+        if !span.is_disabled() {
+            span.record("event_type", &*routed.event_type);
+            if let Some(c) = &routed.campaign_id {
+                span.record("campaign_id", c.as_str());
+            }
+            if let Some(u) = &routed.user_id {
+                span.record("user_id", u.as_str());
+            }
         }
         let guarded = AssertUnwindSafe(fut).catch_unwind();
         let result = match self.handler_timeout {
@@ -133,22 +140,22 @@ impl Processor {
             tracing::error!(panic = %what, "handler panicked");
             Outcome::retry(format!("handler panicked: {what}"))
         });
-        metrics::histogram!(m::PROCESSING_SECONDS, "group" => group, "event_type" => routed.event_type.to_string())
+        self.metrics
+            .of(&routed.event_type)
+            .seconds
             .record(started.elapsed().as_secs_f64());
-        let event_type = Arc::clone(&routed.event_type);
-        self.finish(delivery, &event_type, outcome, Some(idem_key))
-            .await;
+        self.finish(d, &routed.event_type, outcome, idem_key).await;
     }
 
     async fn finish(
         &self,
-        delivery: Delivery,
+        d: InHand,
         event_type: &str,
         outcome: Outcome,
         idem_key: Option<String>,
     ) {
-        let span = tracing::Span::current();
-        span.record("outcome", outcome.label());
+        tracing::Span::current().record("outcome", outcome.label());
+        let attempt = d.delivery.attempt;
         let settlement = match &outcome {
             Outcome::Done => {
                 self.counters.done.fetch_add(1, Relaxed);
@@ -160,17 +167,17 @@ impl Processor {
                 Settlement::Ack
             }
             Outcome::Retry { after, error } => {
-                if self.retry.should_retry(delivery.attempt) {
-                    let delay = after.unwrap_or_else(|| self.retry.delay(delivery.attempt));
+                if self.retry.should_retry(attempt) {
+                    let delay = after.unwrap_or_else(|| self.retry.delay(attempt));
                     tracing::warn!(%error, ?delay, "handler failed; will retry");
                     self.counters.retried.fetch_add(1, Relaxed);
-                    metrics::counter!(m::RETRIED, "group" => self.group.to_string()).increment(1);
+                    self.metrics.retried.increment(1);
                     Settlement::Nack {
                         delay,
                         error: error.clone(),
                     }
                 } else {
-                    let reason = format!("gave up after {} attempts: {error}", delivery.attempt);
+                    let reason = format!("gave up after {attempt} attempts: {error}");
                     tracing::error!(%reason, "dead-lettering");
                     self.dead_lettered();
                     Settlement::DeadLetter { reason }
@@ -184,7 +191,9 @@ impl Processor {
                 }
             }
         };
-        metrics::counter!(m::PROCESSED, "group" => self.group.to_string(), "event_type" => event_type.to_owned(), "outcome" => outcome.label())
+        self.metrics
+            .of(event_type)
+            .outcome(outcome.label())
             .increment(1);
         if let (Some(store), Some(key)) = (&self.idempotency, idem_key) {
             let r = match settlement {
@@ -195,20 +204,20 @@ impl Processor {
                 tracing::warn!(error = %e, "idempotency store update failed");
             }
         }
-        self.settle_logged(delivery, settlement).await;
+        self.settle_logged(d, settlement).await;
     }
 
     fn dead_lettered(&self) {
         self.counters.dead_lettered.fetch_add(1, Relaxed);
-        metrics::counter!(m::DEAD_LETTERED, "group" => self.group.to_string()).increment(1);
+        self.metrics.dead_lettered.increment(1);
     }
 
-    async fn settle_logged(&self, delivery: Delivery, settlement: Settlement) {
-        if let Err(error) = settle(delivery, &settlement, &self.group).await {
+    async fn settle_logged(&self, d: InHand, settlement: Settlement) {
+        if let Err(error) = settle(d.delivery, &d.message, &settlement, &self.group).await {
             // The delivery was dropped unsettled: the transport redelivers it.
             tracing::error!(%error, "settling failed; the message will be redelivered");
             self.counters.settle_errors.fetch_add(1, Relaxed);
-            metrics::counter!(m::SETTLE_ERRORS, "group" => self.group.to_string()).increment(1);
+            self.metrics.settle_errors.increment(1);
         }
     }
 }
