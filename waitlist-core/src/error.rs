@@ -52,3 +52,9 @@ impl Error {
         matches!(self, Error::Unavailable(_) | Error::Timeout(_))
     }
 }
+
+impl From<crate::events::InvalidEnv> for Error {
+    fn from(e: crate::events::InvalidEnv) -> Self {
+        Error::Config(e.to_string())
+    }
+}

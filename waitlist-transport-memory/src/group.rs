@@ -100,8 +100,13 @@ impl Group {
 impl GroupState {
     /// Adds a new message (attempt 1); the caller checked the capacity.
     pub(crate) fn push_new(&mut self, group: &Group, message: Message) {
-        self.len += 1;
+        self.add_fresh(group, message);
         self.peak_len = self.peak_len.max(self.len);
+    }
+
+    /// Counts and enqueues `message` as a first delivery.
+    fn add_fresh(&mut self, group: &Group, message: Message) {
+        self.len += 1;
         let seq = self.next_seq();
         self.enqueue(
             group,
@@ -236,16 +241,7 @@ impl GroupState {
                 break;
             };
             message.headers.remove(headers::ATTEMPT);
-            self.len += 1;
-            let seq = self.next_seq();
-            self.enqueue(
-                group,
-                Entry {
-                    message,
-                    attempt: 1,
-                    seq,
-                },
-            );
+            self.add_fresh(group, message);
             moved += 1;
         }
         moved

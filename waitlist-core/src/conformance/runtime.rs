@@ -17,6 +17,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The group's dead-letter queue and its first `limit` entries, polled until
+/// at least `at_least` are listed (brokers may show them with a delay).
+async fn dead_letters(
+    h: &Harness,
+    topic: &str,
+    group: &str,
+    at_least: usize,
+) -> (Box<dyn crate::DeadLetterQueue>, Vec<Message>) {
+    let dlq = h
+        .queue
+        .dead_letters(topic, group)
+        .await
+        .unwrap_or_else(|e| panic!("dead_letters: {e}"));
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = dlq.list(10).await.unwrap_or_else(|e| panic!("list: {e}"));
+        if listed.len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (dlq, listed)
+}
+
 async fn start(h: &Harness, group: ConsumerGroup) -> crate::runtime::RunningGroup {
     match group.start(Arc::clone(&h.queue)).await {
         Ok(g) => g,
@@ -123,18 +147,7 @@ pub async fn dead_letter_after_max_attempts_then_replay(h: &Harness) {
         3,
         "handler must run exactly max_attempts times"
     );
-    let dlq = match h.queue.dead_letters(&topic, &group).await {
-        Ok(d) => d,
-        Err(e) => panic!("dead_letters: {e}"),
-    };
-    let mut listed = Vec::new();
-    for _ in 0..100 {
-        listed = dlq.list(10).await.unwrap_or_else(|e| panic!("list: {e}"));
-        if !listed.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (dlq, listed) = dead_letters(h, &topic, &group, 1).await;
     assert_eq!(listed.len(), 1, "one dead letter expected");
     let dead = &listed[0];
     assert_eq!(dead.id, msg.id);
@@ -204,19 +217,7 @@ pub async fn malformed_payload_is_dead_lettered_and_consumer_continues(h: &Harne
     )
     .await;
     assert_eq!(handled.load(SeqCst), 1);
-    let dlq = h
-        .queue
-        .dead_letters(&topic, &group)
-        .await
-        .unwrap_or_else(|e| panic!("dead_letters: {e}"));
-    let mut listed = Vec::new();
-    for _ in 0..100 {
-        listed = dlq.list(10).await.unwrap_or_else(|e| panic!("list: {e}"));
-        if listed.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_, listed) = dead_letters(h, &topic, &group, 2).await;
     let reason_of = |id: &str| {
         listed
             .iter()

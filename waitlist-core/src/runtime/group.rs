@@ -10,11 +10,12 @@ use tokio::task::JoinSet;
 use super::metrics::GroupMetrics;
 use super::worker::Processor;
 use super::{IdempotencyStore, PerKeyScheduler, RetryPolicy, Router};
+use crate::events::topics;
 use crate::transport::{OrderingGuarantee, SubscribeOptions};
-use crate::{Delivery, Error, Queue, Result, Subscription};
+use crate::{Delivery, Queue, Result, Subscription};
 
 /// Environment variable with the worker pool size of every group.
-pub const WORKER_POOL_SIZE_ENV: &str = "KAFKA_WORKER_POOL_SIZE";
+pub const WORKER_POOL_SIZE_ENV: &str = topics::ENV_WORKER_POOL_SIZE;
 
 /// A consumer group's configuration; [`start`](Self::start) runs one member.
 #[derive(Debug)]
@@ -60,7 +61,7 @@ impl ConsumerGroup {
     /// Worker pool size from `KAFKA_WORKER_POOL_SIZE` when set.
     ///
     /// # Errors
-    /// [`Error::Config`] when the variable is set but not a positive integer.
+    /// [`Error::Config`](crate::Error::Config) when the variable is set but not a positive integer.
     pub fn workers_from_env(self) -> Result<Self> {
         self.workers_from_lookup(|k| std::env::var(k).ok())
     }
@@ -69,16 +70,14 @@ impl ConsumerGroup {
     /// through `lookup`.
     ///
     /// # Errors
-    /// [`Error::Config`] when the variable is set but not a positive integer.
+    /// [`Error::Config`](crate::Error::Config) when the variable is set but not a positive integer.
     pub fn workers_from_lookup(self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         match lookup(WORKER_POOL_SIZE_ENV) {
-            None => Ok(self),
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if n > 0 => Ok(self.workers(n)),
-                _ => Err(Error::Config(format!(
-                    "{WORKER_POOL_SIZE_ENV} must be a positive integer, got {v:?}"
-                ))),
-            },
+            Some(value) if !value.is_empty() => {
+                let n = topics::worker_pool_size_from_lookup(|_| Some(value.clone()))?;
+                Ok(self.workers(n))
+            }
+            _ => Ok(self),
         }
     }
 

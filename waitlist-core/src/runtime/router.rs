@@ -160,6 +160,25 @@ trait FlatRoute: Send + Sync {
     fn call<'a>(&'a self, payload: &[u8], ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a>;
 }
 
+/// Decodes the deferred `data` of `env` into `D`, or the dead-letter outcome.
+fn decode_data<D: serde::de::DeserializeOwned>(
+    env: Envelope<Box<RawValue>>,
+) -> Result<Envelope<D>, Outcome> {
+    match serde_json::from_str(env.data.get()) {
+        Ok(data) => Ok(Envelope {
+            id: env.id,
+            event_type: env.event_type,
+            account_id: env.account_id,
+            campaign_id: env.campaign_id,
+            data,
+            timestamp: env.timestamp,
+        }),
+        Err(e) => Err(Outcome::DeadLetter {
+            reason: format!("invalid data for {}: {e}", env.event_type),
+        }),
+    }
+}
+
 struct TypedEnvelopeRoute<D, H> {
     handler: H,
     _d: PhantomData<fn(D)>,
@@ -173,23 +192,13 @@ impl<D: EventData, H: Handler<Envelope<D>>> EnvelopeRoute for TypedEnvelopeRoute
         routed: &mut Routed,
     ) -> BoxFut<'a> {
         routed.campaign_id = Some(env.campaign_id.clone());
-        let data: D = match serde_json::from_str(env.data.get()) {
-            Ok(d) => d,
-            Err(e) => {
-                let reason = format!("invalid data for {}: {e}", env.event_type);
-                return Box::pin(async move { Outcome::DeadLetter { reason } });
+        match decode_data::<D>(env) {
+            Ok(event) => {
+                routed.user_id = event.data.user_id().map(str::to_owned);
+                Box::pin(self.handler.handle(event, ctx))
             }
-        };
-        routed.user_id = data.user_id().map(str::to_owned);
-        let event = Envelope {
-            id: env.id,
-            event_type: env.event_type,
-            account_id: env.account_id,
-            campaign_id: env.campaign_id,
-            data,
-            timestamp: env.timestamp,
-        };
-        Box::pin(self.handler.handle(event, ctx))
+            Err(outcome) => Box::pin(async move { outcome }),
+        }
     }
 }
 
@@ -203,22 +212,10 @@ impl<H: Handler<Envelope<serde_json::Value>>> EnvelopeRoute for FallbackRoute<H>
         routed: &mut Routed,
     ) -> BoxFut<'a> {
         routed.campaign_id = Some(env.campaign_id.clone());
-        let data = match serde_json::from_str(env.data.get()) {
-            Ok(d) => d,
-            Err(e) => {
-                let reason = format!("invalid data: {e}");
-                return Box::pin(async move { Outcome::DeadLetter { reason } });
-            }
-        };
-        let event = Envelope {
-            id: env.id,
-            event_type: env.event_type,
-            account_id: env.account_id,
-            campaign_id: env.campaign_id,
-            data,
-            timestamp: env.timestamp,
-        };
-        Box::pin(self.0.handle(event, ctx))
+        match decode_data::<serde_json::Value>(env) {
+            Ok(event) => Box::pin(self.0.handle(event, ctx)),
+            Err(outcome) => Box::pin(async move { outcome }),
+        }
     }
 }
 
