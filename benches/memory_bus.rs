@@ -3,8 +3,9 @@
 //! SDK: publish → `MemoryBus` → consumer group (10 workers) → router decodes
 //! the envelope → handler → ack. Baseline: the same payload bytes through a
 //! bounded `tokio::sync::mpsc` channel to one task that decodes the same
-//! envelope. Both run in the same process, alternating, several rounds; the
-//! medians and their ratio are printed.
+//! envelope; and the same channel feeding 10 worker tasks (the worker-pool
+//! pattern of the product documents, without the SDK). All run in the same
+//! process, alternating, several rounds; the medians and ratios are printed.
 //!
 //! Run: `cargo bench --bench memory_bus` (`BENCH_EVENTS`, `BENCH_ROUNDS`
 //! override the defaults of 50 000 events and 5 rounds).
@@ -109,6 +110,46 @@ async fn channel_round(payloads: &[Bytes]) -> Duration {
     elapsed
 }
 
+/// The worker-pool pattern of the product documents with no SDK: a bounded
+/// channel and 10 worker tasks sharing its receiver, each decoding.
+async fn channel_pool_round(payloads: &[Bytes]) -> Duration {
+    let n = payloads.len();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(100);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let handled = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(Notify::new());
+    let workers: Vec<_> = (0..10)
+        .map(|_| {
+            let (rx, h, f) = (Arc::clone(&rx), Arc::clone(&handled), Arc::clone(&finished));
+            tokio::spawn(async move {
+                loop {
+                    let next = rx.lock().await.recv().await;
+                    let Some(p) = next else { break };
+                    let e: Envelope<UserSignedUp> = serde_json::from_slice(&p).expect("decode");
+                    std::hint::black_box(&e);
+                    if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                        f.notify_one();
+                    }
+                }
+            })
+        })
+        .collect();
+    let payloads = payloads.to_vec();
+    let started = Instant::now();
+    let producer = tokio::spawn(async move {
+        for p in payloads {
+            tx.send(p).await.expect("send");
+        }
+    });
+    finished.notified().await;
+    let elapsed = started.elapsed();
+    producer.await.expect("producer");
+    for w in workers {
+        w.await.expect("worker");
+    }
+    elapsed
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -134,17 +175,20 @@ fn main() {
     let msgs = messages(n);
     let payloads: Vec<Bytes> = msgs.iter().map(|m| m.payload.clone()).collect();
     let avg = payloads.iter().map(Bytes::len).sum::<usize>() / n;
-    let (mut sdk, mut raw) = (Vec::new(), Vec::new());
+    let (mut sdk, mut raw, mut pool) = (Vec::new(), Vec::new(), Vec::new());
     rt.block_on(async {
         sdk_round(&msgs[..n.min(1000)]).await; // warm-up
         for _ in 0..rounds {
             sdk.push(n as f64 / sdk_round(&msgs).await.as_secs_f64());
             raw.push(n as f64 / channel_round(&payloads).await.as_secs_f64());
+            pool.push(n as f64 / channel_pool_round(&payloads).await.as_secs_f64());
         }
     });
-    let (sdk, raw) = (median(sdk), median(raw));
+    let (sdk, raw, pool) = (median(sdk), median(raw), median(pool));
     println!("memory_bus: {n} events of ~{avg} bytes, {rounds} rounds, medians");
     println!("  waitlist memory bus (10 workers, decode, ack): {sdk:>12.0} events/s");
     println!("  bare tokio mpsc channel (1 task, decode):      {raw:>12.0} events/s");
-    println!("  ratio waitlist / channel: {:.3}", sdk / raw);
+    println!("  tokio mpsc channel + 10 worker tasks (decode):  {pool:>12.0} events/s");
+    println!("  ratio waitlist / channel (1 task):   {:.3}", sdk / raw);
+    println!("  ratio waitlist / channel (10 tasks): {:.3}", sdk / pool);
 }

@@ -18,10 +18,10 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 
-echo "== cargo test"
-cargo test --workspace --all-targets --all-features
-cargo test --workspace --doc --all-features
-
 echo "== example local_queue"
 cargo run --quiet --example local_queue > target/local_queue.out
 tail -n 4 target/local_queue.out
+
+echo "== cargo test"
+cargo test --workspace --doc --all-features
+cargo test --workspace --all-targets --all-features
