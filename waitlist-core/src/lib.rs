@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod headers;
 pub mod message;
+pub mod providers;
 pub mod publish;
 pub mod runtime;
 pub mod transport;
