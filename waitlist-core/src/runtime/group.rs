@@ -262,6 +262,11 @@ impl RunningGroup {
         &self.group
     }
 
+    /// Whether the member is still running (not stopped, subscription open).
+    pub fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> GroupStats {
         self.counters.snapshot()
