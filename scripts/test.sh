@@ -8,6 +8,8 @@ export WAITLIST_REQUIRE_BROKERS=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 scripts/services.sh up
+# What the service scripts set up for the tests (see scripts/services.d).
+export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/waitlist-test}
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -19,6 +19,7 @@ pub mod message;
 pub mod providers;
 pub mod publish;
 pub mod runtime;
+pub mod templates;
 pub mod transport;
 
 #[cfg(feature = "conformance")]

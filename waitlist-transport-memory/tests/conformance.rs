@@ -22,3 +22,12 @@ async fn harness() -> Option<Harness> {
 }
 
 waitlist_core::conformance_tests!(harness);
+
+/// The memory bus cannot be restarted: the behaviour reports itself not
+/// applicable (and checks that the capabilities say so).
+#[tokio::test]
+async fn broker_restart_loses_nothing() {
+    if let Some(h) = harness().await {
+        waitlist_core::conformance::broker_restart_loses_nothing(&h).await;
+    }
+}

@@ -1,0 +1,299 @@
+//! Consuming: one channel per member, manual acks, reconnect on loss.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::FieldTable;
+use lapin::Acker;
+use lapin::{Channel, Consumer};
+use waitlist_core::{headers, Delivery, Error, Headers, Message, Result, Settle, Subscription};
+
+use crate::codec;
+use crate::connection::{backoff, unavailable};
+use crate::metrics as m;
+use crate::publisher::Outgoing;
+use crate::topology::{self, Names};
+use crate::transport::Inner;
+
+/// A channel closed once its subscription and every delivery on it are gone
+/// (closing requeues whatever is still unacknowledged on it).
+#[derive(Debug)]
+pub(crate) struct ChannelGuard(pub(crate) Channel);
+
+impl Drop for ChannelGuard {
+    fn drop(&mut self) {
+        let ch = self.0.clone();
+        if ch.status().connected() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = ch.close(200, "member left".into()).await;
+                });
+            }
+        }
+    }
+}
+
+struct Active {
+    channel: Arc<ChannelGuard>,
+    consumer: Consumer,
+    tag: String,
+}
+
+/// One member of a consumer group on RabbitMQ.
+pub(crate) struct AmqpSubscription {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) topic: String,
+    pub(crate) names: Arc<Names>,
+    pub(crate) prefetch: u16,
+    active: Option<Active>,
+    closed: bool,
+    failures: u32,
+}
+
+impl std::fmt::Debug for AmqpSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSubscription")
+            .field("queue", &self.names.queue)
+            .field("prefetch", &self.prefetch)
+            .field("consuming", &self.active.is_some())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl AmqpSubscription {
+    pub(crate) fn new(inner: Arc<Inner>, topic: &str, names: Names, prefetch: u16) -> Self {
+        Self {
+            inner,
+            topic: topic.to_owned(),
+            names: Arc::new(names),
+            prefetch,
+            active: None,
+            closed: false,
+            failures: 0,
+        }
+    }
+
+    /// Opens a channel, declares the topology and starts consuming.
+    pub(crate) async fn start(&mut self) -> Result<()> {
+        let channel = self.inner.conn.channel().await?;
+        m::request("basic.qos");
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        topology::declare_group(&channel, &self.names).await?;
+        let tag = format!("waitlist-{}", uuid::Uuid::new_v4().simple());
+        m::request("basic.consume");
+        let consumer = channel
+            .basic_consume(
+                self.names.queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        self.active = Some(Active {
+            channel: Arc::new(ChannelGuard(channel)),
+            consumer,
+            tag,
+        });
+        Ok(())
+    }
+
+    fn delivery(&self, d: lapin::message::Delivery, channel: &Arc<ChannelGuard>) -> Delivery {
+        let lapin::message::Delivery {
+            redelivered,
+            properties,
+            data,
+            acker,
+            ..
+        } = d;
+        let mut message = codec::message(&self.topic, &properties, data);
+        // Our retries carry the attempt in a header; a broker requeue (lost
+        // member, nack with requeue) only says "redelivered": count it once.
+        let attempt = message
+            .attempt_header()
+            .saturating_add(u32::from(redelivered));
+        message
+            .headers
+            .insert(headers::ATTEMPT.to_owned(), attempt.to_string());
+        let settle = AmqpSettle {
+            inner: Arc::clone(&self.inner),
+            names: Arc::clone(&self.names),
+            acker: Some(acker),
+            message: message.clone(),
+            attempt,
+            _channel: Arc::clone(channel),
+        };
+        Delivery::new(message, attempt, Box::new(settle))
+    }
+}
+
+#[async_trait]
+impl Subscription for AmqpSubscription {
+    async fn next(&mut self) -> Option<Result<Delivery>> {
+        if self.closed {
+            return None;
+        }
+        if self.active.is_none() {
+            if self.failures > 0 {
+                tokio::time::sleep(backoff(self.failures, self.inner.conn.config())).await;
+            }
+            if let Err(e) = self.start().await {
+                self.failures += 1;
+                return Some(Err(e));
+            }
+            if self.failures > 0 {
+                tracing::info!(queue = %self.names.queue, "AMQP consumer recovered");
+                m::consumer_recovered();
+            }
+            self.failures = 0;
+        }
+        let active = self.active.as_mut()?;
+        match active.consumer.next().await {
+            Some(Ok(d)) => {
+                let channel = Arc::clone(&active.channel);
+                Some(Ok(self.delivery(d, &channel)))
+            }
+            Some(Err(e)) => {
+                self.active = None;
+                self.failures += 1;
+                tracing::warn!(queue = %self.names.queue, error = %e, "AMQP consumer failed; will reconnect");
+                Some(Err(unavailable(e)))
+            }
+            None => {
+                self.active = None;
+                self.failures += 1;
+                tracing::warn!(queue = %self.names.queue, "AMQP consumer ended by the broker; will reconnect");
+                Some(Err(Error::Unavailable(format!(
+                    "consumer on {} was cancelled or its connection closed",
+                    self.names.queue
+                ))))
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.closed = true;
+        if let Some(active) = self.active.take() {
+            if active.channel.0.status().connected() {
+                m::request("basic.cancel");
+                active
+                    .channel
+                    .0
+                    .basic_cancel(active.tag.as_str().into(), BasicCancelOptions::default())
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Settles one delivery; requeues it if dropped unsettled.
+pub(crate) struct AmqpSettle {
+    inner: Arc<Inner>,
+    names: Arc<Names>,
+    acker: Option<Acker>,
+    message: Message,
+    attempt: u32,
+    _channel: Arc<ChannelGuard>,
+}
+
+impl std::fmt::Debug for AmqpSettle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSettle")
+            .field("queue", &self.names.queue)
+            .field("message_id", &self.message.id)
+            .field("attempt", &self.attempt)
+            .field("settled", &self.acker.is_none())
+            .finish()
+    }
+}
+
+impl AmqpSettle {
+    async fn ack_original(&mut self) -> Result<()> {
+        let acker = self
+            .acker
+            .as_ref()
+            .ok_or_else(|| Error::Rejected("delivery already settled".into()))?;
+        m::request("basic.ack");
+        acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(unavailable)?;
+        self.acker = None;
+        Ok(())
+    }
+
+    /// Publishes a copy to `queue` (confirmed), then acks the original:
+    /// a crash in between duplicates the message, never loses it.
+    async fn move_to(&mut self, queue: String, headers: Headers) -> Result<()> {
+        if self.acker.is_none() {
+            return Err(Error::Rejected("delivery already settled".into()));
+        }
+        let mut copy = self.message.clone();
+        copy.headers.extend(headers);
+        let out = Outgoing {
+            exchange: String::new(),
+            routing_key: queue,
+            payload: copy.payload.clone(),
+            properties: codec::properties(&copy, None),
+        };
+        self.inner.publisher.send(vec![out]).await?;
+        self.ack_original().await
+    }
+}
+
+#[async_trait]
+impl Settle for AmqpSettle {
+    async fn ack(&mut self) -> Result<()> {
+        self.ack_original().await
+    }
+
+    async fn nack(&mut self, delay: Option<Duration>, mut failure: Headers) -> Result<()> {
+        failure.insert(
+            headers::ATTEMPT.to_owned(),
+            self.attempt.saturating_add(1).to_string(),
+        );
+        let queue = match delay.filter(|d| !d.is_zero()) {
+            Some(d) => {
+                let level = self.inner.conn.config().retry_level(d);
+                self.inner
+                    .publisher
+                    .ensure_retry_queue(&self.names, level)
+                    .await?
+            }
+            None => self.names.queue.clone(),
+        };
+        self.move_to(queue, failure).await
+    }
+
+    async fn dead_letter(&mut self, failure: Headers) -> Result<()> {
+        let queue = self.names.dead_letters.clone();
+        self.move_to(queue, failure).await
+    }
+}
+
+impl Drop for AmqpSettle {
+    fn drop(&mut self) {
+        if let Some(acker) = self.acker.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let requeue = BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    };
+                    let _ = acker.nack(requeue).await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Interoperability with another AMQP client (Python `pika`, from the
+//! project's virtualenv): messages in the documents' JSON cross both ways.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use waitlist_core::conformance::Harness;
+use waitlist_core::events::{Envelope, UserSignedUp};
+use waitlist_core::publish::EventPublisher;
+use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
+use waitlist_core::{headers, Queue};
+
+/// The documents' `user.signed_up` example.
+const SIGNED_UP: &str = r#"{
+  "id": "550e8400-e29b-41d4-a716-446655440000",
+  "type": "user.signed_up",
+  "account_id": "campaign-uuid",
+  "campaign_id": "campaign-uuid",
+  "data": {
+    "user_id": "user-uuid",
+    "campaign_id": "campaign-uuid",
+    "email": "user@example.com"
+  },
+  "timestamp": "2025-01-01T12:00:00Z"
+}"#;
+
+fn python() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let py = std::env::var_os("WAITLIST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    py.exists().then_some(py)
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(name)
+}
+
+async fn run(py: &PathBuf, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(py)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn setup(test: &str) -> Option<(waitlist_transport_amqp::AmqpTransport, PathBuf)> {
+    let (Some(t), Some(py)) = (support::transport().await, python()) else {
+        Harness::missing_broker(test);
+        return None;
+    };
+    Some((t, py))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_published_by_pika_is_handled_by_the_sdk() {
+    let Some((t, py)) = setup("message_published_by_pika_is_handled_by_the_sdk").await else {
+        return;
+    };
+    let topic = format!("interop-in-{}", uuid::Uuid::new_v4().simple());
+    let seen: Arc<Mutex<Vec<(Envelope<UserSignedUp>, String, Option<String>)>>> = Arc::default();
+    let s = Arc::clone(&seen);
+    let router = Router::new().on(handler_fn(
+        move |e: Envelope<UserSignedUp>, ctx: Context| {
+            let s = Arc::clone(&s);
+            async move {
+                let origin = ctx.headers().get("x-origin").cloned().unwrap_or_default();
+                s.lock()
+                    .unwrap()
+                    .push((e, origin, ctx.key().map(str::to_owned)));
+                Outcome::Done
+            }
+        },
+    ));
+    let queue: Arc<dyn Queue> = Arc::new(t.clone());
+    let group = ConsumerGroup::new(&topic, "email-workers", router)
+        .start(queue)
+        .await
+        .unwrap();
+    let exchange = t.names(&topic, "email-workers").exchange;
+    let url = t.config().url.clone();
+    run(
+        &py,
+        &[
+            script("pika_publish.py").to_str().unwrap(),
+            &url,
+            &exchange,
+            "550e8400-e29b-41d4-a716-446655440000",
+            "campaign-uuid",
+            SIGNED_UP,
+        ],
+    )
+    .await;
+    for _ in 0..200 {
+        if !seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = group.shutdown(Duration::from_secs(5)).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "the SDK must handle the message pika sent");
+    let (event, origin, key) = &seen[0];
+    assert_eq!(event.id, "550e8400-e29b-41d4-a716-446655440000");
+    assert_eq!(event.data.email, "user@example.com");
+    assert_eq!(origin, "pika");
+    assert_eq!(key.as_deref(), Some("campaign-uuid"));
+    assert_eq!(report.stats.done, 1);
+    t.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_published_by_the_sdk_is_read_by_pika_with_its_headers() {
+    let Some((t, py)) =
+        setup("message_published_by_the_sdk_is_read_by_pika_with_its_headers").await
+    else {
+        return;
+    };
+    let topic = format!("interop-out-{}", uuid::Uuid::new_v4().simple());
+    t.declare_group(&topic, "pika-reader").await.unwrap();
+    let event: Envelope<UserSignedUp> = serde_json::from_str(SIGNED_UP).unwrap();
+    EventPublisher::new(Arc::new(t.clone()))
+        .publish_event(&topic, &event)
+        .await
+        .unwrap();
+    let queue = t.names(&topic, "pika-reader").queue;
+    let url = t.config().url.clone();
+    let out = run(
+        &py,
+        &[script("pika_get.py").to_str().unwrap(), &url, &queue],
+    )
+    .await;
+    let got: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(got["message_id"], event.id.as_str());
+    assert_eq!(got["content_type"], "application/json");
+    assert_eq!(got["delivery_mode"], 2, "messages must be persistent");
+    assert_eq!(got["headers"]["waitlist-key"], "campaign-uuid");
+    assert_eq!(got["headers"][headers::EVENT_TYPE], "user.signed_up");
+    let body: serde_json::Value = serde_json::from_str(got["body"].as_str().unwrap()).unwrap();
+    let original: serde_json::Value = serde_json::from_str(SIGNED_UP).unwrap();
+    assert_eq!(
+        body, original,
+        "pika must read the documents' JSON unchanged"
+    );
+    t.shutdown().await;
+}
