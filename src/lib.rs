@@ -9,6 +9,12 @@ pub use waitlist_transport_memory as memory;
 #[cfg(feature = "memory")]
 pub use waitlist_transport_memory::{MemoryBus, MemoryConfig};
 
+/// The RabbitMQ transport (feature `amqp`).
+#[cfg(feature = "amqp")]
+pub use waitlist_transport_amqp as amqp;
+#[cfg(feature = "amqp")]
+pub use waitlist_transport_amqp::{AmqpConfig, AmqpTransport};
+
 /// The names most host services need, in one import.
 pub mod prelude {
     pub use waitlist_core::events::topics;

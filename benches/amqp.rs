@@ -1,0 +1,247 @@
+//! RabbitMQ throughput: the SDK against raw lapin on the same broker, in the
+//! same run.
+//!
+//! - publish: 20 000 envelope-sized messages in batches of 500; raw lapin
+//!   publishes each batch (same id, key and headers as the SDK sends) on a
+//!   confirm channel and awaits the confirms together (pipelined); the SDK
+//!   calls `Publisher::publish` per batch.
+//! - consume: the queue filled above, drained with acks; raw lapin with one
+//!   consumer (prefetch 100) acking each message, the SDK with a consumer
+//!   group of 10 workers (max 100 in flight) decoding each envelope.
+//!
+//! Run: `cargo bench --bench amqp --features amqp` with RabbitMQ up
+//! (`scripts/services.sh up`); `AMQP_URL` selects the broker,
+//! `BENCH_MESSAGES` and `BENCH_ROUNDS` the size.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueuePurgeOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
+use tokio::sync::Notify;
+use waitlist::events::UserSignedUp;
+use waitlist::prelude::*;
+use waitlist::{AmqpConfig, AmqpTransport};
+
+const BATCH: usize = 500;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn messages(topic: &str, n: usize) -> Vec<Message> {
+    (0..n)
+        .map(|i| {
+            let campaign = format!("campaign-{:04}", i % 64);
+            let data = UserSignedUp {
+                user_id: format!("user-{i:08}"),
+                campaign_id: campaign.clone(),
+                email: format!("user{i}@example.com"),
+            };
+            Message::from_envelope(topic, &Envelope::new("account-0001", campaign, data))
+                .expect("encode")
+        })
+        .collect()
+}
+
+async fn raw_publish(conn: &Connection, exchange: &str, msgs: &[Message]) -> Duration {
+    let ch = conn.create_channel().await.expect("channel");
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    let started = Instant::now();
+    for batch in msgs.chunks(BATCH) {
+        let mut confirms = Vec::with_capacity(batch.len());
+        for m in batch {
+            // The same information the SDK sends: id, key and headers.
+            let mut headers = FieldTable::default();
+            for (k, v) in &m.headers {
+                headers.insert(
+                    k.as_str().into(),
+                    AMQPValue::LongString(v.as_bytes().into()),
+                );
+            }
+            let key = m.key.as_deref().unwrap_or_default();
+            headers.insert(
+                "waitlist-key".into(),
+                AMQPValue::LongString(key.as_bytes().into()),
+            );
+            let props = BasicProperties::default()
+                .with_message_id(m.id.as_str().into())
+                .with_content_type("application/json".into())
+                .with_delivery_mode(2)
+                .with_headers(headers);
+            let c = ch
+                .basic_publish(
+                    exchange.into(),
+                    "".into(),
+                    BasicPublishOptions::default(),
+                    &m.payload,
+                    props,
+                )
+                .await
+                .expect("publish");
+            confirms.push(c);
+        }
+        for c in confirms {
+            assert!(matches!(c.await.expect("confirm"), Confirmation::Ack(_)));
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = ch.close(200, "done".into()).await;
+    elapsed
+}
+
+async fn sdk_publish(t: &AmqpTransport, msgs: &[Message]) -> Duration {
+    let started = Instant::now();
+    for batch in msgs.chunks(BATCH) {
+        t.publish(batch.to_vec()).await.expect("publish");
+    }
+    started.elapsed()
+}
+
+async fn raw_consume(conn: &Connection, queue: &str, n: usize) -> Duration {
+    let ch = conn.create_channel().await.expect("channel");
+    ch.basic_qos(100, BasicQosOptions::default())
+        .await
+        .expect("qos");
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "raw-bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let started = Instant::now();
+    for _ in 0..n {
+        let d = consumer.next().await.expect("open").expect("delivery");
+        let e: Envelope<UserSignedUp> = serde_json::from_slice(&d.data).expect("decode");
+        std::hint::black_box(&e);
+        d.ack(BasicAckOptions::default()).await.expect("ack");
+    }
+    let elapsed = started.elapsed();
+    let _ = ch.close(200, "done".into()).await;
+    elapsed
+}
+
+async fn sdk_consume(t: &AmqpTransport, topic: &str, group: &str, n: usize) -> Duration {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(Notify::new());
+    let (h, f) = (Arc::clone(&handled), Arc::clone(&finished));
+    let router = Router::new().on(handler_fn(
+        move |e: Envelope<UserSignedUp>, _ctx: Context| {
+            let (h, f) = (Arc::clone(&h), Arc::clone(&f));
+            async move {
+                std::hint::black_box(&e);
+                if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    f.notify_one();
+                }
+                Outcome::Done
+            }
+        },
+    ));
+    let started = Instant::now();
+    let queue: Arc<dyn Queue> = Arc::new(t.clone());
+    let g = ConsumerGroup::new(topic, group, router)
+        .workers(10)
+        .max_in_flight(100)
+        .start(queue)
+        .await
+        .expect("start");
+    finished.notified().await;
+    let elapsed = started.elapsed();
+    g.shutdown(Duration::from_secs(10)).await;
+    elapsed
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let n = if quick {
+        500
+    } else {
+        env_usize("BENCH_MESSAGES", 20_000)
+    };
+    let rounds = if quick {
+        1
+    } else {
+        env_usize("BENCH_ROUNDS", 3)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let config = AmqpConfig::from_env().with_prefix("wl-bench.");
+        let url = config.url.clone();
+        let Ok(t) = AmqpTransport::connect(config).await else {
+            let required = std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1");
+            assert!(!required, "RabbitMQ not reachable at {url}");
+            eprintln!("SKIPPED amqp bench: RabbitMQ not reachable at {url}");
+            return;
+        };
+        let raw = Connection::connect(&url, ConnectionProperties::default())
+            .await
+            .expect("raw connect");
+        let topic = format!("bench-{}", std::process::id());
+        let group = "bench";
+        t.declare_group(&topic, group).await.expect("declare");
+        let names = t.names(&topic, group);
+        let msgs = messages(&topic, n);
+        let purge = || async {
+            let ch = raw.create_channel().await.expect("channel");
+            ch.queue_purge(names.queue.as_str().into(), QueuePurgeOptions::default())
+                .await
+                .expect("purge");
+            let _ = ch.close(200, "purged".into()).await;
+        };
+        let (mut pub_raw, mut pub_sdk, mut con_raw, mut con_sdk) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..rounds {
+            purge().await;
+            pub_raw.push(
+                n as f64
+                    / raw_publish(&raw, &names.exchange, &msgs)
+                        .await
+                        .as_secs_f64(),
+            );
+            con_raw.push(n as f64 / raw_consume(&raw, &names.queue, n).await.as_secs_f64());
+            purge().await;
+            pub_sdk.push(n as f64 / sdk_publish(&t, &msgs).await.as_secs_f64());
+            con_sdk.push(n as f64 / sdk_consume(&t, &topic, group, n).await.as_secs_f64());
+        }
+        let (pr, ps, cr, cs) = (
+            median(pub_raw),
+            median(pub_sdk),
+            median(con_raw),
+            median(con_sdk),
+        );
+        println!(
+            "amqp: {n} messages of ~{} bytes, {rounds} rounds, medians",
+            msgs[0].payload.len()
+        );
+        println!(
+            "  publish with confirms  raw lapin {pr:>9.0}/s   waitlist {ps:>9.0}/s   ratio {:.3}",
+            ps / pr
+        );
+        println!(
+            "  consume with acks      raw lapin {cr:>9.0}/s   waitlist {cs:>9.0}/s   ratio {:.3}",
+            cs / cr
+        );
+        t.shutdown().await;
+    });
+}
