@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use waitlist_core::conformance::{broker_restart_loses_nothing, Harness};
 
+/// The tests of this binary disturb the broker: one at a time.
+static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_restart_loses_nothing_on_rabbitmq() {
+    let _alone = BROKER.lock().await;
     let Some(mut h) = support::harness().await else {
         Harness::missing_broker("broker_restart_loses_nothing_on_rabbitmq");
         return;
@@ -23,4 +27,74 @@ async fn broker_restart_loses_nothing_on_rabbitmq() {
         })
     }));
     broker_restart_loses_nothing(&h).await;
+}
+
+/// A running consumer group whose connection the broker closes keeps going:
+/// the subscription reports the loss, reconnects and handles everything
+/// published before and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
+    let _alone = BROKER.lock().await;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
+    use waitlist_core::{Message, Publisher, Queue};
+
+    let Some(t) = support::transport().await else {
+        Harness::missing_broker("consumer_group_recovers_after_the_broker_closes_its_connection");
+        return;
+    };
+    let topic = format!("recover-{}", uuid::Uuid::new_v4().simple());
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&handled);
+    let router = Router::new().fallback(handler_fn(
+        move |_e: waitlist_core::events::Envelope<serde_json::Value>, _ctx: Context| {
+            let h = Arc::clone(&h);
+            async move {
+                h.fetch_add(1, SeqCst);
+                Outcome::Done
+            }
+        },
+    ));
+    let queue: Arc<dyn Queue> = Arc::new(t.clone());
+    let group = ConsumerGroup::new(&topic, "g", router)
+        .start(queue)
+        .await
+        .unwrap();
+    let envelope = |i: usize| {
+        Message::new(&topic, format!(r#"{{"id":"m{i}","type":"t","account_id":"a","campaign_id":"c","data":{{}},"timestamp":"2025-01-01T12:00:00Z"}}"#)).with_id(format!("m{i}"))
+    };
+    t.publish((0..50).map(envelope).collect()).await.unwrap();
+    support::rabbitmqctl(&["close_all_connections", "test: forced close"]).await;
+    let mut pending: Vec<Message> = (50..100).map(envelope).collect();
+    for _ in 0..100 {
+        match t.publish(pending.clone()).await {
+            Ok(()) => {
+                pending.clear();
+                break;
+            }
+            Err(e) => {
+                eprintln!("publish after forced close: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert!(pending.is_empty(), "publishing never recovered");
+    for _ in 0..600 {
+        if handled.load(SeqCst) >= 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = group.shutdown(Duration::from_secs(10)).await;
+    assert!(
+        handled.load(SeqCst) >= 100,
+        "only {} of 100 handled after the connection was closed",
+        handled.load(SeqCst)
+    );
+    assert!(
+        report.stats.subscription_errors >= 1,
+        "the loss must surface as a subscription error"
+    );
+    t.shutdown().await;
 }
