@@ -156,18 +156,24 @@ impl MemoryBus {
         vec![Arc::clone(backlog)]
     }
 
-    async fn push(&self, group: &Group, message: Message, deadline: Instant) -> Result<()> {
+    /// Adds `message` to `group`, waiting for space until `deadline`.
+    /// Gives the message back if the group is a backlog that was handed over
+    /// meanwhile (the caller picks its targets again).
+    async fn push(&self, group: &Group, message: Message, deadline: Instant) -> Result<Option<Message>> {
         loop {
             let space = group.space.notified();
             tokio::pin!(space);
             space.as_mut().enable();
             {
                 let mut state = group.lock();
+                if state.detached {
+                    return Ok(Some(message));
+                }
                 if state.len < group.capacity {
                     state.push_new(group, message);
                     drop(state);
                     group.available.notify_waiters();
-                    return Ok(());
+                    return Ok(None);
                 }
             }
             if tokio::time::timeout_at(deadline, space).await.is_err() {
@@ -192,17 +198,21 @@ impl Publisher for MemoryBus {
                     limit,
                 });
             }
-            let targets = self.targets(&message.topic);
-            let last = targets.len().saturating_sub(1);
             let mut message = Some(message);
-            for (i, group) in targets.iter().enumerate() {
-                let m = if i == last {
-                    message.take()
-                } else {
-                    message.clone()
-                };
-                if let Some(m) = m {
-                    self.push(group, m, deadline).await?;
+            while let Some(current) = message.take() {
+                let targets = self.targets(&current.topic);
+                let last = targets.len().saturating_sub(1);
+                let mut current = Some(current);
+                for (i, group) in targets.iter().enumerate() {
+                    let m = if i == last {
+                        current.take()
+                    } else {
+                        current.clone()
+                    };
+                    if let Some(m) = m {
+                        // Only a lone backlog target gives it back: retarget.
+                        message = self.push(group, m, deadline).await?;
+                    }
                 }
             }
         }

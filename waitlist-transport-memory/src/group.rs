@@ -43,6 +43,9 @@ pub(crate) struct GroupState {
     /// Messages held: queued, delayed and in flight (not dead letters).
     pub(crate) len: usize,
     pub(crate) peak_len: usize,
+    /// Set when this (backlog) group was handed over to a real group:
+    /// publishers must pick their targets again.
+    pub(crate) detached: bool,
 }
 
 /// A consumer group of a topic.
@@ -101,12 +104,12 @@ impl GroupState {
     /// Adds a new message (attempt 1); the caller checked the capacity.
     pub(crate) fn push_new(&mut self, group: &Group, message: Message) {
         self.add_fresh(group, message);
-        self.peak_len = self.peak_len.max(self.len);
     }
 
     /// Counts and enqueues `message` as a first delivery.
     fn add_fresh(&mut self, group: &Group, message: Message) {
         self.len += 1;
+        self.peak_len = self.peak_len.max(self.len);
         let seq = self.next_seq();
         self.enqueue(
             group,
@@ -233,10 +236,11 @@ impl GroupState {
         self.delayed_items.insert(id, item);
     }
 
-    /// Moves up to `limit` dead letters back as new deliveries (attempt 1).
+    /// Moves up to `limit` dead letters back as new deliveries (attempt 1),
+    /// as far as the group's capacity allows.
     pub(crate) fn replay(&mut self, group: &Group, limit: usize) -> usize {
         let mut moved = 0;
-        while moved < limit {
+        while moved < limit && self.len < group.capacity {
             let Some(mut message) = self.dead.pop_front() else {
                 break;
             };
@@ -257,6 +261,7 @@ impl GroupState {
         self.ready_keys.clear();
         all.sort_by_key(|e| e.seq);
         self.len = 0;
+        self.detached = true;
         all.into_iter().map(|e| e.message).collect()
     }
 }

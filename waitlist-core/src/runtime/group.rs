@@ -381,8 +381,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Fetches the next delivery for a worker; `None` when the member stops.
-async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Option<Job> {
+/// Fetches the next delivery for a worker: `Some(Some(job))` to run now,
+/// `Some(None)` when it waits behind its key, `None` when the member stops.
+async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Option<Option<Job>> {
     let shared = &pool.shared;
     let counters = &shared.processor.counters;
     let permit = tokio::select! {
@@ -411,14 +412,25 @@ async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Opt
                 return None;
             }
             Some(Ok(delivery)) => {
-                drop(sub);
                 let now = counters.in_flight.fetch_add(1, Relaxed) + 1;
                 counters.peak_in_flight.fetch_max(now, Relaxed);
                 shared.processor.metrics.in_flight.increment(1.0);
-                return Some(Job {
+                let job = Job {
                     delivery,
                     _permit: permit,
-                });
+                };
+                // Submit to the per-key scheduler while still holding the
+                // subscription, so that deliveries of one key enter it in
+                // the order the transport handed them out.
+                let runnable = match (&job.delivery.message.key, shared.per_key) {
+                    (Some(key), true) => {
+                        let key = key.clone();
+                        lock(&pool.scheduler).submit(&key, job)
+                    }
+                    _ => Some(job),
+                };
+                drop(sub);
+                return Some(runnable);
             }
             Some(Err(error)) => {
                 counters.subscription_errors.fetch_add(1, Relaxed);
@@ -440,17 +452,9 @@ async fn worker_loop(worker_id: usize, pool: Arc<Pool>) {
     let processor = Arc::clone(&pool.shared.processor);
     let counters = Arc::clone(&processor.counters);
     let mut stop = pool.shared.stop.clone();
-    while let Some(job) = fetch(&pool, &mut stop).await {
-        let mut job = match (&job.delivery.message.key, pool.shared.per_key) {
-            (Some(key), true) => {
-                let key = key.clone();
-                match lock(&pool.scheduler).submit(&key, job) {
-                    Some(job) => job,
-                    None => continue, // waits behind its key; its permit stays taken
-                }
-            }
-            _ => job,
-        };
+    while let Some(fetched) = fetch(&pool, &mut stop).await {
+        // `None`: it waits behind its key (its permit stays taken).
+        let Some(mut job) = fetched else { continue };
         loop {
             let key = if pool.shared.per_key {
                 job.delivery.message.key.clone()
