@@ -1,141 +1,41 @@
-//! The domain-event flow of the product on the in-memory bus.
+//! The whole waitlist flow on the in-memory bus.
 //!
-//! Publishes sign-ups, verifications, referrals, rewards and milestones for
-//! three campaigns to `domain-events`, consumed by the three fan-out groups
-//! of the domain-events document:
-//! - `email-workers` (10 workers): one email per event it cares about;
-//! - `position-workers` (per-key ordering on `campaign_id`): counts verified
-//!   referrals per referrer, one campaign at a time;
-//! - `reward-workers` (10 workers): delivers earned rewards.
+//! A host service (this `main`) stores users and referrals and publishes the
+//! domain events; the four consumer groups of the product documents run the
+//! business logic:
+//! - `email-workers`: welcome, verification, position-update, reward and
+//!   milestone emails (a recording provider stands in for SMTP);
+//! - `position-workers` (per-key ordering on `campaign_id`): fraud check,
+//!   recount, move the referrer, grant rewards; rank newcomers, milestones;
+//! - `reward-workers`: deliver each earned reward exactly once;
+//! - `job-workers` on `job-events`: fraud detection and analytics jobs.
 //!
 //! Run: `cargo run --example local_queue` (`KAFKA_WORKER_POOL_SIZE` sets the
-//! pool size of the email and reward groups; `RUST_LOG=info` shows the
+//! pool size of the email, reward and job groups; `RUST_LOG=info` shows the
 //! runtime's logs).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use waitlist::domain::{
+    consumer_groups, DomainConfig, DomainServices, InMemoryOptions, RecordingRewardWebhook,
+};
 use waitlist::events::{
-    CampaignMilestoneReached, ReferralCreated, ReferralVerified, RewardEarned, UserSignedUp,
-    UserVerified,
+    AnalyticsAggregateJob, FraudDetectJob, Granularity, ReferralCreated, ReferralVerified,
+    RewardDeliveryMethod, UserSignedUp, UserVerified,
 };
 use waitlist::prelude::*;
+use waitlist::providers::RecordingEmailProvider;
+use waitlist::store::{
+    AnalyticsStore, Campaign, MemoryStore, Referral, ReferralStore, Reward, RewardRule,
+    RewardStore, TimeRange, User, UserStore,
+};
 
-/// What each group did, for the summary.
-#[derive(Default)]
-struct Log {
-    lines: Mutex<Vec<String>>,
-    verified_referrals: Mutex<BTreeMap<(String, String), u64>>,
-}
+const CAMPAIGN: &str = "launch";
+const ACCOUNT: &str = "acme";
 
-impl Log {
-    fn say(&self, line: String) {
-        self.lines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(line);
-    }
-}
-
-fn email_router(log: &Arc<Log>) -> Router {
-    let l = Arc::clone(log);
-    let welcome = handler_fn(move |e: Envelope<UserSignedUp>, ctx: Context| {
-        let l = Arc::clone(&l);
-        async move {
-            l.say(format!(
-                "email-workers[w{}]: welcome email to {}",
-                ctx.worker_id, e.data.email
-            ));
-            Outcome::Done
-        }
-    });
-    let l = Arc::clone(log);
-    let verified = handler_fn(move |e: Envelope<UserVerified>, ctx: Context| {
-        let l = Arc::clone(&l);
-        async move {
-            l.say(format!(
-                "email-workers[w{}]: verification confirmed for {}",
-                ctx.worker_id, e.data.email
-            ));
-            Outcome::Done
-        }
-    });
-    let l = Arc::clone(log);
-    let referral = handler_fn(move |e: Envelope<ReferralVerified>, ctx: Context| {
-        let l = Arc::clone(&l);
-        async move {
-            l.say(format!(
-                "email-workers[w{}]: position update email to referrer {}",
-                ctx.worker_id, e.data.referrer_id
-            ));
-            Outcome::Done
-        }
-    });
-    let l = Arc::clone(log);
-    let reward = handler_fn(move |e: Envelope<RewardEarned>, ctx: Context| {
-        let l = Arc::clone(&l);
-        async move {
-            l.say(format!(
-                "email-workers[w{}]: reward email to {}",
-                ctx.worker_id, e.data.user_id
-            ));
-            Outcome::Done
-        }
-    });
-    let l = Arc::clone(log);
-    let milestone = handler_fn(move |e: Envelope<CampaignMilestoneReached>, ctx: Context| {
-        let l = Arc::clone(&l);
-        async move {
-            l.say(format!(
-                "email-workers[w{}]: milestone {} announced for {}",
-                ctx.worker_id, e.data.milestone, e.campaign_id
-            ));
-            Outcome::Done
-        }
-    });
-    Router::new()
-        .on(welcome)
-        .on(verified)
-        .on(referral)
-        .on(reward)
-        .on(milestone)
-}
-
-fn position_router(log: &Arc<Log>) -> Router {
-    let l = Arc::clone(log);
-    Router::new().on(handler_fn(move |e: Envelope<ReferralVerified>, ctx: Context| {
-        let l = Arc::clone(&l);
-        async move {
-            let count = {
-                let mut m = l.verified_referrals.lock().unwrap_or_else(|e| e.into_inner());
-                let c = m.entry((e.campaign_id.clone(), e.data.referrer_id.clone())).or_default();
-                *c += 1;
-                *c
-            };
-            l.say(format!(
-                "position-workers[w{}]: {} in {} now has {count} verified referral(s) × {} point(s)",
-                ctx.worker_id, e.data.referrer_id, e.campaign_id, e.data.points_per_referral
-            ));
-            Outcome::Done
-        }
-    }))
-}
-
-fn reward_router(log: &Arc<Log>) -> Router {
-    let l = Arc::clone(log);
-    Router::new().on(handler_fn(
-        move |e: Envelope<RewardEarned>, ctx: Context| {
-            let l = Arc::clone(&l);
-            async move {
-                l.say(format!(
-                    "reward-workers[w{}]: delivered reward {} to {}",
-                    ctx.worker_id, e.data.reward_id, e.data.user_id
-                ));
-                Outcome::Done
-            }
-        },
-    ))
+fn fail(e: impl std::fmt::Display) -> Error {
+    Error::Config(e.to_string())
 }
 
 #[tokio::main]
@@ -143,154 +43,290 @@ async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .init();
 
     let bus = MemoryBus::new();
-    let queue: Arc<dyn Queue> = Arc::new(bus.clone());
-    let publisher = EventPublisher::new(Arc::new(bus.clone()));
-    let topic = topics::DOMAIN_EVENTS;
-    let log = Arc::new(Log::default());
-    let dedupe = Arc::new(MemoryIdempotencyStore::new());
-    let ttl = Duration::from_secs(3600);
+    let store = Arc::new(MemoryStore::new());
+    let emails = Arc::new(RecordingEmailProvider::new());
+    let webhook = Arc::new(RecordingRewardWebhook::new());
+    let services = Arc::new(
+        DomainServices::in_memory(
+            Arc::clone(&store),
+            EventPublisher::new(Arc::new(bus.clone())),
+            emails.clone(),
+            Some(webhook),
+            InMemoryOptions::default(),
+        )
+        .map_err(fail)?,
+    );
 
-    let email = ConsumerGroup::new(topic, topics::EMAIL_WORKERS, email_router(&log))
-        .workers_from_env()?
-        .idempotency(dedupe.clone(), ttl)
-        .start(Arc::clone(&queue))
-        .await?;
-    let positions = ConsumerGroup::new(topic, topics::POSITION_WORKERS, position_router(&log))
-        .workers_from_env()?
-        .ordering(OrderingGuarantee::PerKey)
-        .idempotency(dedupe.clone(), ttl)
-        .start(Arc::clone(&queue))
-        .await?;
-    let rewards = ConsumerGroup::new(topic, topics::REWARD_WORKERS, reward_router(&log))
-        .workers_from_env()?
-        .idempotency(dedupe, ttl)
-        .start(Arc::clone(&queue))
-        .await?;
+    // The campaign: 2 points per referral, a milestone at 6 participants and
+    // an "Early access" reward for 2 verified referrals.
+    let mut campaign = Campaign::new(CAMPAIGN, ACCOUNT);
+    campaign.points_per_referral = 2;
+    campaign.milestones = vec![6, 1000];
+    campaign.owner_email = Some("owner@acme.test".into());
+    campaign.reward_rules = vec![RewardRule {
+        reward_id: "early".into(),
+        verified_referrals: 2,
+    }];
+    waitlist::store::CampaignStore::save_campaign(&*store, campaign)
+        .await
+        .map_err(fail)?;
+    store
+        .save_reward(Reward {
+            id: "early".into(),
+            campaign_id: CAMPAIGN.into(),
+            name: "Early access".into(),
+            method: RewardDeliveryMethod::Email,
+            code_prefix: "EARLY".into(),
+        })
+        .await
+        .map_err(fail)?;
 
-    println!("Consumer groups on {topic}: email-workers, position-workers (per campaign), reward-workers");
-    let mut published = 0usize;
-    for c in 1..=3 {
-        let campaign = format!("campaign-{c}");
-        let acct = format!("account-{c}");
-        let users: Vec<String> = (1..=4).map(|u| format!("user-{c}-{u}")).collect();
-        for u in &users {
-            let email = format!("{u}@example.com");
-            publisher
-                .publish_event(
-                    topic,
-                    &Envelope::new(
-                        &acct,
-                        &campaign,
-                        UserSignedUp {
-                            user_id: u.clone(),
-                            campaign_id: campaign.clone(),
-                            email: email.clone(),
-                        },
-                    ),
-                )
-                .await?;
-            publisher
-                .publish_event(
-                    topic,
-                    &Envelope::new(
-                        &acct,
-                        &campaign,
-                        UserVerified {
-                            user_id: u.clone(),
-                            campaign_id: campaign.clone(),
-                            email,
-                        },
-                    ),
-                )
-                .await?;
-            published += 2;
-        }
-        // The first user refers the other three.
-        for (i, referred) in users.iter().enumerate().skip(1) {
-            let referral = ReferralCreated {
-                referral_id: format!("ref-{c}-{i}"),
-                referrer_id: users[0].clone(),
-                referred_id: referred.clone(),
-                campaign_id: campaign.clone(),
-            };
-            publisher
-                .publish_event(topic, &Envelope::new(&acct, &campaign, referral))
-                .await?;
-            let verified = ReferralVerified {
-                referral_id: format!("ref-{c}-{i}"),
-                referrer_id: users[0].clone(),
-                referred_id: referred.clone(),
-                campaign_id: campaign.clone(),
-                points_per_referral: 1,
-            };
-            publisher
-                .publish_event(topic, &Envelope::new(&acct, &campaign, verified))
-                .await?;
-            published += 2;
-        }
-        let reward = RewardEarned {
-            user_reward_id: format!("user-reward-{c}"),
-            user_id: users[0].clone(),
-            campaign_id: campaign.clone(),
-            reward_id: "early-access".into(),
-        };
-        publisher
-            .publish_event(topic, &Envelope::new(&acct, &campaign, reward))
-            .await?;
-        let milestone = CampaignMilestoneReached {
-            campaign_id: campaign.clone(),
-            milestone: "4_participants".into(),
-            participant_count: 4,
-        };
-        publisher
-            .publish_event(topic, &Envelope::new(&acct, &campaign, milestone))
-            .await?;
-        published += 2;
-    }
-    println!("Published {published} domain events for 3 campaigns");
-
-    // Every group sees every event: each handles its types and skips the rest.
-    let settled = |g: &RunningGroup| {
-        let s = g.stats();
-        (s.done + s.skipped + s.dead_lettered) as usize
+    let config = DomainConfig {
+        retry: RetryPolicy::fixed(50, Duration::from_millis(20)),
+        position_wait: Duration::from_millis(20),
+        ..DomainConfig::from_env()?
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while [&email, &positions, &rewards]
-        .iter()
-        .any(|g| settled(g) < published)
-    {
-        if Instant::now() > deadline {
-            return Err(Error::Timeout(Duration::from_secs(30)));
+    let queue: Arc<dyn Queue> = Arc::new(bus.clone());
+    let mut groups = Vec::new();
+    for group in consumer_groups(&services, &config) {
+        groups.push(group.start(Arc::clone(&queue)).await?);
+    }
+    println!("Groups: email-workers, position-workers (per campaign), reward-workers on domain-events; job-workers on job-events");
+
+    // Signups (one with a throw-away address), then verifications.
+    let people = [
+        ("ann", "ann@example.com"),
+        ("bob", "bob@example.com"),
+        ("cid", "cid@example.com"),
+        ("dan", "dan@example.com"),
+        ("fay", "fay@example.com"),
+        ("mal", "mal@mailinator.com"),
+    ];
+    let now = chrono_now();
+    for (i, (id, email)) in people.iter().enumerate() {
+        let mut user = User::new(CAMPAIGN, *id, *email, i as u64 + 1, now);
+        user.signup_ip = Some(format!("203.0.113.{}", i + 1));
+        user.device_fingerprint = Some(format!("device-{id}"));
+        user.user_agent = Some("Mozilla/5.0 (Macintosh) Safari/605.1.15".into());
+        store.insert_user(user).await.map_err(fail)?;
+        let signed_up = UserSignedUp {
+            user_id: (*id).into(),
+            campaign_id: CAMPAIGN.into(),
+            email: (*email).into(),
+        };
+        services
+            .events
+            .user_signed_up(ACCOUNT, signed_up)
+            .await
+            .map_err(fail)?;
+    }
+    for (id, email) in &people[..5] {
+        store
+            .set_email_verified(CAMPAIGN, id, now)
+            .await
+            .map_err(fail)?;
+        let verified = UserVerified {
+            user_id: (*id).into(),
+            campaign_id: CAMPAIGN.into(),
+            email: (*email).into(),
+        };
+        services
+            .events
+            .user_verified(ACCOUNT, verified)
+            .await
+            .map_err(fail)?;
+    }
+    wait_for(|| async {
+        store
+            .users_of(CAMPAIGN)
+            .iter()
+            .all(|u| u.position.is_some())
+    })
+    .await?;
+    print_positions("Positions after signup", &store);
+
+    // fay refers cid, dan and mal; mal's address is disposable.
+    for (n, referred) in ["cid", "dan", "mal"].iter().enumerate() {
+        let referral_id = format!("ref-{}", n + 1);
+        store
+            .insert_referral(Referral::new(CAMPAIGN, &referral_id, "fay", *referred, now))
+            .await
+            .map_err(fail)?;
+        let created = ReferralCreated {
+            referral_id: referral_id.clone(),
+            referrer_id: "fay".into(),
+            referred_id: (*referred).into(),
+            campaign_id: CAMPAIGN.into(),
+        };
+        services
+            .events
+            .referral_created(ACCOUNT, created)
+            .await
+            .map_err(fail)?;
+        let verified = ReferralVerified {
+            referral_id,
+            referrer_id: "fay".into(),
+            referred_id: (*referred).into(),
+            campaign_id: CAMPAIGN.into(),
+            points_per_referral: 2,
+        };
+        services
+            .events
+            .referral_verified(ACCOUNT, verified)
+            .await
+            .map_err(fail)?;
+    }
+    let fraud = FraudDetectJob {
+        campaign_id: CAMPAIGN.into(),
+        user_id: "mal".into(),
+        referral_id: Some("ref-3".into()),
+    };
+    services
+        .jobs
+        .enqueue_fraud_detection(ACCOUNT, fraud)
+        .await
+        .map_err(fail)?;
+    wait_for(|| async {
+        emails
+            .sent()
+            .iter()
+            .any(|m| m.subject.starts_with("You earned"))
+            && store
+                .referral(CAMPAIGN, "ref-3")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.status != waitlist::store::ReferralStatus::Pending)
+    })
+    .await?;
+    settle(&groups).await;
+    print_positions("Positions after referrals", &store);
+    for id in ["ref-1", "ref-2", "ref-3"] {
+        if let Ok(Some(r)) = store.referral(CAMPAIGN, id).await {
+            println!(
+                "  referral {id}: {} -> {} is {:?}",
+                r.referrer_id, r.referred_id, r.status
+            );
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let report = services
+        .fraud
+        .check_referral(CAMPAIGN, "ref-3")
+        .await
+        .map_err(fail)?;
+    println!(
+        "  fraud report for ref-3: risk {:.2}, decision {:?}",
+        report.report.risk_score, report.report.decision
+    );
+    for check in report.report.flagged() {
+        println!("    {:?}: {}", check.check, check.reason);
     }
 
-    let mut lines = log.lines.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    // Grouped by consumer group, in the order each group handled its events.
-    lines.sort_by_key(|l| l.split('[').next().map(str::to_owned));
-    for line in &lines {
-        println!("  {line}");
+    // Analytics for the day.
+    let job = AnalyticsAggregateJob {
+        campaign_id: CAMPAIGN.into(),
+        granularity: Granularity::Daily,
+        start_time: now,
+        end_time: now + waitlist::domain::TimeDelta::seconds(1),
+    };
+    services
+        .jobs
+        .enqueue_analytics_aggregation(ACCOUNT, job.clone())
+        .await
+        .map_err(fail)?;
+    let range = TimeRange::new(now - waitlist::domain::TimeDelta::days(1), job.end_time);
+    wait_for(|| async {
+        store
+            .buckets(CAMPAIGN, Granularity::Daily, range)
+            .await
+            .is_ok_and(|b| !b.is_empty())
+    })
+    .await?;
+    settle(&groups).await;
+
+    println!("\nEmails sent ({}):", emails.sent().len());
+    for m in emails.sent() {
+        println!("  to {:<20} {}", m.to, m.subject);
     }
-    println!("\nSummary (handled / skipped as not theirs / dead-lettered):");
+    println!("\nAnalytics (daily):");
+    for b in store
+        .buckets(CAMPAIGN, Granularity::Daily, range)
+        .await
+        .map_err(fail)?
+    {
+        println!(
+            "  {}: {} signups, {} verifications, {} referrals, {} emails, {} rewards delivered",
+            b.start.format("%Y-%m-%d"),
+            b.signups,
+            b.verifications,
+            b.referrals,
+            b.emails_sent,
+            b.rewards_delivered
+        );
+    }
+
+    println!("\nWhat each group did (handled / skipped as not theirs / retried / dead-lettered):");
     let mut failed = false;
-    for g in [email, positions, rewards] {
+    for g in groups {
         let report = g.shutdown(Duration::from_secs(5)).await;
         let s = &report.stats;
         println!(
-            "  {:<17} {:>3} handled  {:>3} skipped  {} dead-lettered",
-            report.group, s.done, s.skipped, s.dead_lettered
+            "  {:<17} {:>3} handled  {:>3} skipped  {:>3} retried  {} dead-lettered",
+            report.group, s.done, s.skipped, s.retried, s.dead_lettered
         );
         failed |= s.done == 0 || s.dead_lettered > 0;
     }
     if failed {
-        return Err(Error::Config(
-            "a consumer group handled nothing or dead-lettered events".into(),
+        return Err(fail(
+            "a consumer group handled nothing or dead-lettered events",
         ));
     }
     Ok(())
+}
+
+fn chrono_now() -> waitlist::domain::Timestamp {
+    use waitlist::domain::Clock;
+    waitlist::domain::SystemClock.now()
+}
+
+fn print_positions(title: &str, store: &MemoryStore) {
+    println!("\n{title}:");
+    for u in store.users_of(CAMPAIGN) {
+        println!(
+            "  #{:<2} {:<4} (signed up #{}, {} verified referral(s))",
+            u.position.unwrap_or(0),
+            u.id,
+            u.original_position,
+            u.verified_referrals
+        );
+    }
+}
+
+async fn wait_for<F, Fut>(mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        if Instant::now() > deadline {
+            return Err(Error::Timeout(Duration::from_secs(20)));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+async fn settle(groups: &[RunningGroup]) {
+    let mut quiet = 0;
+    while quiet < 5 {
+        let busy = groups.iter().any(|g| g.stats().in_flight > 0);
+        quiet = if busy { 0 } else { quiet + 1 };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -130,6 +130,25 @@ pub struct Standing {
     pub original_position: u64,
     /// Verified referrals.
     pub verified_referrals: u64,
+    /// Rank as stored now (`None` if never ranked); not a ranking input, it
+    /// tells a full recalculation whose position changed.
+    pub position: Option<u64>,
+}
+
+impl Standing {
+    /// A standing with no stored position.
+    pub fn new(
+        user_id: impl Into<String>,
+        original_position: u64,
+        verified_referrals: u64,
+    ) -> Self {
+        Self {
+            user_id: user_id.into(),
+            original_position,
+            verified_referrals,
+            position: None,
+        }
+    }
 }
 
 /// One user's move in the ranking.
@@ -152,8 +171,8 @@ impl PositionChange {
         } else if self.new_position > self.old_position {
             self.old_position + 1..=self.new_position
         } else {
-            // An empty range.
-            1..=0
+            // An empty range: nobody shifted.
+            1..=self.old_position.saturating_sub(self.old_position)
         }
     }
 }

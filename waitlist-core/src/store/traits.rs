@@ -28,6 +28,9 @@ pub trait CampaignStore: Send + Sync + Debug {
     /// Records that `threshold` was reached; `true` only for the first call
     /// per campaign and threshold (compare-and-set).
     async fn claim_milestone(&self, campaign_id: &str, threshold: u64) -> StoreResult<bool>;
+    /// Undoes [`claim_milestone`](Self::claim_milestone) after the
+    /// announcement could not be published, so a retry can claim it again.
+    async fn release_milestone(&self, campaign_id: &str, threshold: u64) -> StoreResult<()>;
 }
 
 /// Waitlist participants.
@@ -59,8 +62,11 @@ pub trait UserStore: Send + Sync + Debug {
         count: u64,
     ) -> StoreResult<()>;
     /// Writes every user's rank (after a full recalculation).
-    async fn save_positions(&self, campaign_id: &str, positions: &[(String, u64)])
-        -> StoreResult<()>;
+    async fn save_positions(
+        &self,
+        campaign_id: &str,
+        positions: &[(String, u64)],
+    ) -> StoreResult<()>;
     /// Applies one move: the user takes `new_position` and the users in
     /// [`PositionChange::shifted_range`] shift by one (in SQL, one `UPDATE`).
     async fn apply_position_change(
@@ -156,8 +162,12 @@ pub trait RewardStore: Send + Sync + Debug {
 pub trait EmailLogStore: Send + Sync + Debug {
     /// Reserves `dedupe_key` at `now` unless it was reserved or sent within
     /// `window` before `now`; `true` when the caller may send.
-    async fn reserve(&self, dedupe_key: &str, now: DateTime<Utc>, window: Duration)
-        -> StoreResult<bool>;
+    async fn reserve(
+        &self,
+        dedupe_key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> StoreResult<bool>;
     /// Drops a reservation whose send failed, so a retry may send.
     async fn release(&self, dedupe_key: &str) -> StoreResult<()>;
     /// Logs a sent email (confirms its reservation).

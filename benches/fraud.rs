@@ -1,0 +1,85 @@
+//! Fraud checks per second: referral checks (all six) and user checks
+//! (four) against the in-memory stores.
+//!
+//! `cargo bench --bench fraud` runs the full size; without `--bench` (as
+//! `cargo test --all-targets` runs it) it does a small smoke run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use waitlist::domain::{Clock, FraudConfig, FraudService, SystemClock};
+use waitlist::store::{MemoryStore, Referral, ReferralStore, User, UserStore};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let full_run = std::env::args().any(|a| a == "--bench");
+    let n: usize = if full_run { 200_000 } else { 2_000 };
+    let store = Arc::new(MemoryStore::new());
+    let now = SystemClock.now();
+    let domains = ["example.com", "mail.test", "mailinator.com", "corp.example"];
+    for i in 0..n {
+        let mut u = User::new(
+            "c",
+            format!("u{i}"),
+            format!("user{}@{}", i % 997, domains[i % 4]),
+            i as u64 + 1,
+            now,
+        );
+        u.signup_ip = Some(format!("10.{}.{}.{}", i % 7, (i / 7) % 250, i % 250));
+        u.device_fingerprint = Some(format!("dev-{}", i % (n / 2).max(1)));
+        u.user_agent = Some(if i % 50 == 0 {
+            "python-requests/2.31".into()
+        } else {
+            "Mozilla/5.0 Firefox/128.0".into()
+        });
+        store.insert_user(u).await.ok();
+        if i > 0 {
+            let r = Referral::new(
+                "c",
+                format!("r{i}"),
+                format!("u{}", i % 1000),
+                format!("u{i}"),
+                now,
+            );
+            store.insert_referral(r).await.ok();
+        }
+    }
+    let fraud = FraudService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        FraudConfig::default(),
+    );
+    println!("fraud bench: {n} users");
+
+    let start = Instant::now();
+    let mut blocked = 0usize;
+    for i in 1..n {
+        if let Ok(check) = fraud.check_referral("c", &format!("r{i}")).await {
+            blocked += usize::from(check.report.decision == waitlist::domain::Decision::Block);
+        }
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "  referral checks (6 checks each): {:>10.0} /s  ({} in {:.1} ms, {blocked} blocked)",
+        (n - 1) as f64 / elapsed.as_secs_f64(),
+        n - 1,
+        elapsed.as_secs_f64() * 1e3
+    );
+
+    let start = Instant::now();
+    for i in 0..n {
+        let _ = fraud.check_user("c", &format!("u{i}")).await;
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "  user checks (4 checks each):     {:>10.0} /s  ({n} in {:.1} ms)",
+        n as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e3
+    );
+    println!(
+        "  signal memory: {} values, {} observations held",
+        store.signals().tracked_values(),
+        store.signals().tracked_observations()
+    );
+}

@@ -1,0 +1,98 @@
+//! Positions: full recalculation and one incremental referral update on a
+//! 1,000,000-user campaign, against a naive re-sort baseline in the same run.
+//!
+//! `cargo bench --bench positions` runs the full size; without `--bench`
+//! (as `cargo test --all-targets` runs it) it does a 10,000-user smoke run.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use waitlist::domain::positions::{rank_all, PositionIndex};
+use waitlist::store::Standing;
+
+/// A small deterministic generator (no extra dependency).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed())
+}
+
+fn main() {
+    let full_run = std::env::args().any(|a| a == "--bench");
+    let n: usize = if full_run { 1_000_000 } else { 10_000 };
+    let updates: usize = if full_run { 100_000 } else { 1_000 };
+    let naive_updates: usize = if full_run { 3 } else { 2 };
+    let points = 2;
+    let mut rng = Lcg(42);
+    let mut standings: Vec<Standing> = (0..n)
+        .map(|i| Standing::new(format!("user-{i:07}"), i as u64 + 1, rng.next() % 4))
+        .collect();
+    println!("positions bench: {n} users, {points} points per referral");
+
+    let (mut index, full) = time(|| {
+        let index = PositionIndex::build(points, standings.clone());
+        black_box(index.positions().len());
+        index
+    });
+    let (naive, naive_full) = time(|| rank_all(&standings, points));
+    assert_eq!(index.positions(), naive, "index and baseline agree");
+    println!(
+        "  full recalculation:        index {:>9.1} ms   naive sort {:>9.1} ms   ratio {:.2}x",
+        full.as_secs_f64() * 1e3,
+        naive_full.as_secs_f64() * 1e3,
+        naive_full.as_secs_f64() / full.as_secs_f64()
+    );
+
+    let (_, incremental) = time(|| {
+        for _ in 0..updates {
+            let i = (rng.next() as usize) % n;
+            let s = &mut standings[i];
+            s.verified_referrals += 1;
+            black_box(index.set_verified_referrals(&s.user_id, s.verified_referrals));
+        }
+    });
+    let per_update = incremental / updates as u32;
+    let (_, naive_incremental) = time(|| {
+        for _ in 0..naive_updates {
+            let i = (rng.next() as usize) % n;
+            standings[i].verified_referrals += 1;
+            black_box(rank_all(&standings, points));
+            let s = &standings[i];
+            index.set_verified_referrals(&s.user_id, s.verified_referrals);
+        }
+    });
+    let naive_per_update = naive_incremental / naive_updates as u32;
+    println!(
+        "  one verified referral:     index {:>9.3} µs   naive re-sort {:>9.1} ms   ratio {:.0}x  ({updates} index updates, {naive_updates} re-sorts)",
+        per_update.as_secs_f64() * 1e6,
+        naive_per_update.as_secs_f64() * 1e3,
+        naive_per_update.as_secs_f64() / per_update.as_secs_f64().max(1e-12)
+    );
+    let (_, lookups) = time(|| {
+        for _ in 0..updates {
+            let i = (rng.next() as usize) % n;
+            black_box(index.position(&standings[i].user_id));
+        }
+    });
+    println!(
+        "  position lookup:           index {:>9.3} µs",
+        (lookups / updates as u32).as_secs_f64() * 1e6
+    );
+    assert_eq!(
+        index.positions(),
+        rank_all(&standings, points),
+        "still equal after updates"
+    );
+}

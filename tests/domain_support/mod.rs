@@ -1,0 +1,200 @@
+//! A whole domain stack on the memory bus, for the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use waitlist::domain::{
+    consumer_groups, DomainConfig, DomainServices, InMemoryOptions, RecordingRewardWebhook,
+    Timestamp,
+};
+use waitlist::events::{ReferralCreated, ReferralVerified, UserSignedUp};
+use waitlist::prelude::*;
+use waitlist::providers::RecordingEmailProvider;
+use waitlist::store::{Campaign, MemoryStore, Referral, ReferralStore, User, UserStore};
+
+pub const CAMPAIGN: &str = "camp-1";
+pub const ACCOUNT: &str = "acct-1";
+
+pub struct Stack {
+    pub bus: MemoryBus,
+    pub store: Arc<MemoryStore>,
+    pub emails: Arc<RecordingEmailProvider>,
+    pub webhook: Arc<RecordingRewardWebhook>,
+    pub services: Arc<DomainServices>,
+    pub groups: Vec<RunningGroup>,
+    next_position: std::sync::atomic::AtomicU64,
+}
+
+/// 2025-01-01T12:00:00Z.
+pub fn t0() -> Timestamp {
+    serde_json::from_value(serde_json::json!("2025-01-01T12:00:00Z")).expect("a timestamp")
+}
+
+impl Stack {
+    /// Starts the four domain groups on a fresh bus with `campaign`.
+    pub async fn start(campaign: Campaign) -> Self {
+        Self::start_with(campaign, InMemoryOptions::default(), true).await
+    }
+
+    pub async fn start_with(campaign: Campaign, options: InMemoryOptions, run: bool) -> Self {
+        let bus = MemoryBus::new();
+        let store = Arc::new(MemoryStore::new());
+        waitlist::store::CampaignStore::save_campaign(&*store, campaign)
+            .await
+            .expect("campaign saved");
+        let emails = Arc::new(RecordingEmailProvider::new());
+        let webhook = Arc::new(RecordingRewardWebhook::new());
+        let services = Arc::new(
+            DomainServices::in_memory(
+                Arc::clone(&store),
+                EventPublisher::new(Arc::new(bus.clone())),
+                emails.clone(),
+                Some(webhook.clone()),
+                options,
+            )
+            .expect("services"),
+        );
+        let mut stack = Self {
+            bus,
+            store,
+            emails,
+            webhook,
+            services,
+            groups: Vec::new(),
+            next_position: std::sync::atomic::AtomicU64::new(1),
+        };
+        if run {
+            stack.run_groups().await;
+        }
+        stack
+    }
+
+    pub async fn run_groups(&mut self) {
+        let config = DomainConfig {
+            retry: RetryPolicy::fixed(60, Duration::from_millis(20)),
+            position_wait: Duration::from_millis(20),
+            ..DomainConfig::default()
+        };
+        let queue: Arc<dyn Queue> = Arc::new(self.bus.clone());
+        for group in consumer_groups(&self.services, &config) {
+            self.groups
+                .push(group.start(Arc::clone(&queue)).await.expect("group starts"));
+        }
+    }
+
+    /// The host's signup: store the user, publish `user.signed_up`.
+    pub async fn signup(&self, user_id: &str, email: &str, ip: &str, device: &str) {
+        let original = self
+            .next_position
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut user = User::new(CAMPAIGN, user_id, email, original, t0());
+        user.signup_ip = Some(ip.into());
+        user.device_fingerprint = Some(device.into());
+        user.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0".into());
+        self.store.insert_user(user).await.expect("user stored");
+        self.services
+            .events
+            .user_signed_up(
+                ACCOUNT,
+                UserSignedUp {
+                    user_id: user_id.into(),
+                    campaign_id: CAMPAIGN.into(),
+                    email: email.into(),
+                },
+            )
+            .await
+            .expect("published");
+    }
+
+    /// The host's referral: store it, publish `referral.created`.
+    pub async fn refer(&self, referral_id: &str, referrer: &str, referred: &str) {
+        let r = Referral::new(CAMPAIGN, referral_id, referrer, referred, t0());
+        self.store
+            .insert_referral(r)
+            .await
+            .expect("referral stored");
+        self.services
+            .events
+            .referral_created(
+                ACCOUNT,
+                ReferralCreated {
+                    referral_id: referral_id.into(),
+                    referrer_id: referrer.into(),
+                    referred_id: referred.into(),
+                    campaign_id: CAMPAIGN.into(),
+                },
+            )
+            .await
+            .expect("published");
+    }
+
+    pub fn verified_event(referral_id: &str, referrer: &str, referred: &str) -> ReferralVerified {
+        ReferralVerified {
+            referral_id: referral_id.into(),
+            referrer_id: referrer.into(),
+            referred_id: referred.into(),
+            campaign_id: CAMPAIGN.into(),
+            points_per_referral: 1,
+        }
+    }
+
+    /// The host verifies a referral: publish `referral.verified`.
+    pub async fn verify(&self, referral_id: &str, referrer: &str, referred: &str) {
+        self.services
+            .events
+            .referral_verified(
+                ACCOUNT,
+                Self::verified_event(referral_id, referrer, referred),
+            )
+            .await
+            .expect("published");
+    }
+
+    pub async fn user(&self, user_id: &str) -> User {
+        self.store
+            .user(CAMPAIGN, user_id)
+            .await
+            .expect("store")
+            .expect("user exists")
+    }
+
+    pub fn emails_to(&self, address: &str) -> Vec<String> {
+        self.emails
+            .sent()
+            .into_iter()
+            .filter(|m| m.to == address)
+            .map(|m| m.subject)
+            .collect()
+    }
+
+    /// Waits until every group is idle (nothing in flight) for a moment.
+    pub async fn settle(&self) {
+        let mut quiet = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while quiet < 5 && Instant::now() < deadline {
+            let busy = self.groups.iter().any(|g| g.stats().in_flight > 0);
+            quiet = if busy { 0 } else { quiet + 1 };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Polls `check` until it is true or 10 s pass; returns the last result.
+pub async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,220 @@
+//! Fraud detection against the stores.
+
+use std::sync::Arc;
+
+use super::checks::{bot, fake_email, over_limit, self_referral};
+use super::{combine, CheckKind, CheckResult, Decision, FraudConfig, FraudReport};
+use crate::domain::{Clock, DomainError, SystemClock};
+use crate::store::{
+    FraudSignal, FraudSignalStore, ReferralStatus, ReferralStore, SignalKind, User, UserStore,
+};
+
+/// What checking a referral did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferralCheck {
+    /// The report.
+    pub report: FraudReport,
+    /// The referrer.
+    pub referrer_id: String,
+    /// The referral was verified (counted) before being blocked now: the
+    /// referrer's position must be refreshed.
+    pub uncounted: bool,
+}
+
+/// Runs the fraud checks for users and referrals and blocks fraudulent
+/// referrals.
+#[derive(Debug)]
+pub struct FraudService {
+    users: Arc<dyn UserStore>,
+    referrals: Arc<dyn ReferralStore>,
+    signals: Arc<dyn FraudSignalStore>,
+    config: FraudConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl FraudService {
+    /// A service with `config` over these stores.
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        referrals: Arc<dyn ReferralStore>,
+        signals: Arc<dyn FraudSignalStore>,
+        config: FraudConfig,
+    ) -> Self {
+        Self {
+            users,
+            referrals,
+            signals,
+            config,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Uses `clock` to block referrals.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FraudConfig {
+        &self.config
+    }
+
+    async fn load_user(&self, campaign_id: &str, user_id: &str) -> Result<User, DomainError> {
+        self.users
+            .user(campaign_id, user_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("user", user_id))
+    }
+
+    /// Records the user's IP and device and checks both for duplicates.
+    async fn duplicates(&self, user: &User) -> Result<[CheckResult; 2], DomainError> {
+        let c = &self.config;
+        let mut out = Vec::with_capacity(2);
+        for (kind, value, check, weight, limit, what) in [
+            (
+                SignalKind::Ip,
+                &user.signup_ip,
+                CheckKind::DuplicateIp,
+                c.weights.duplicate_ip,
+                c.max_users_per_ip,
+                "other users on this IP",
+            ),
+            (
+                SignalKind::Device,
+                &user.device_fingerprint,
+                CheckKind::DuplicateDevice,
+                c.weights.duplicate_device,
+                c.max_users_per_device,
+                "other users on this device",
+            ),
+        ] {
+            let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
+            let Some(value) = value else {
+                out.push(CheckResult::pass(check, "no value recorded"));
+                continue;
+            };
+            let signal = FraudSignal {
+                campaign_id: user.campaign_id.clone(),
+                kind,
+                value: value.to_owned(),
+                subject_id: user.id.clone(),
+                at: user.created_at,
+            };
+            let others = self
+                .signals
+                .record_signal(signal, c.duplicate_window)
+                .await?;
+            out.push(over_limit(check, weight, others, limit, what));
+        }
+        let mut it = out.into_iter();
+        match (it.next(), it.next()) {
+            (Some(ip), Some(device)) => Ok([ip, device]),
+            _ => Err(DomainError::Invalid("duplicate checks incomplete".into())),
+        }
+    }
+
+    fn report(
+        &self,
+        user: &User,
+        referral_id: Option<String>,
+        checks: Vec<CheckResult>,
+    ) -> FraudReport {
+        let risk_score = combine(&checks);
+        FraudReport {
+            campaign_id: user.campaign_id.clone(),
+            user_id: user.id.clone(),
+            referral_id,
+            checks,
+            risk_score,
+            decision: self.config.decide(risk_score),
+        }
+    }
+
+    /// Checks a user on their own: fake email, bot, duplicate IP and device.
+    /// Recording is idempotent: checking a user twice counts them once.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown user; store errors.
+    pub async fn check_user(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+    ) -> Result<FraudReport, DomainError> {
+        let user = self.load_user(campaign_id, user_id).await?;
+        let mut checks = vec![
+            fake_email(&user.email, &self.config),
+            bot(&user, &self.config),
+        ];
+        checks.extend(self.duplicates(&user).await?);
+        Ok(self.report(&user, None, checks))
+    }
+
+    /// Checks a referral with all six checks (the referred user's own checks
+    /// included) and blocks it when the decision is [`Decision::Block`].
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown referral or user; store errors.
+    pub async fn check_referral(
+        &self,
+        campaign_id: &str,
+        referral_id: &str,
+    ) -> Result<ReferralCheck, DomainError> {
+        let referral = self
+            .referrals
+            .referral(campaign_id, referral_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("referral", referral_id))?;
+        let referrer = self.load_user(campaign_id, &referral.referrer_id).await?;
+        let referred = self.load_user(campaign_id, &referral.referred_id).await?;
+        let c = &self.config;
+        let velocity_signal = FraudSignal {
+            campaign_id: campaign_id.to_owned(),
+            kind: SignalKind::Referrer,
+            value: referral.referrer_id.clone(),
+            subject_id: referral.id.clone(),
+            at: referral.created_at,
+        };
+        let earlier = self
+            .signals
+            .record_signal(velocity_signal, c.velocity_window)
+            .await?;
+        let mut checks = vec![
+            self_referral(&referrer, &referred, c),
+            over_limit(
+                CheckKind::Velocity,
+                c.weights.velocity,
+                earlier + 1,
+                c.velocity_max_referrals,
+                "referrals by this referrer",
+            ),
+            fake_email(&referred.email, c),
+            bot(&referred, c),
+        ];
+        checks.extend(self.duplicates(&referred).await?);
+        let report = self.report(&referred, Some(referral.id.clone()), checks);
+        let mut uncounted = false;
+        if report.decision == Decision::Block {
+            let previous = self
+                .referrals
+                .set_referral_status(
+                    campaign_id,
+                    referral_id,
+                    ReferralStatus::Blocked,
+                    self.clock.now(),
+                )
+                .await?;
+            uncounted = previous == ReferralStatus::Verified;
+            tracing::warn!(
+                campaign_id, referral_id, risk = report.risk_score,
+                reasons = ?report.flagged().map(|c| c.reason.as_str()).collect::<Vec<_>>(),
+                "referral blocked as fraudulent"
+            );
+        }
+        Ok(ReferralCheck {
+            report,
+            referrer_id: referral.referrer_id,
+            uncounted,
+        })
+    }
+}

@@ -1,0 +1,368 @@
+//! Position recalculation against the stores, serialised per campaign.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::{CampaignLock, PositionIndex};
+use crate::domain::{Clock, DomainError, SystemClock};
+use crate::store::{
+    CampaignStore, PositionChange, ReferralStatus, ReferralStore, Standing, UserStore,
+};
+
+/// What verifying a referral did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferralVerification {
+    /// The referral counts: the referrer's new count and move.
+    Counted {
+        /// The referrer's verified referrals now.
+        verified_referrals: u64,
+        /// The referrer's move (`old == new` when the rank did not change).
+        change: PositionChange,
+    },
+    /// The referral is blocked by fraud detection and does not count.
+    Blocked,
+}
+
+/// What a full recalculation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recalculation {
+    /// Users ranked.
+    pub users: usize,
+    /// Users whose stored position changed (and was written).
+    pub changed: Vec<PositionChange>,
+}
+
+/// Keeps a campaign's positions right: full recalculation from the stores,
+/// and the O(log n) incremental path for one verified referral.
+///
+/// Every operation takes the [`CampaignLock`] of its campaign. Built indexes
+/// are cached per campaign (at most `max_cached` campaigns); a cached index
+/// is checked against the store before each incremental update (user count,
+/// the user's stored referral count, points per referral) and rebuilt by a
+/// full recalculation when it disagrees, so several processes sharing a
+/// database stay correct.
+#[derive(Debug)]
+pub struct PositionService {
+    campaigns: Arc<dyn CampaignStore>,
+    users: Arc<dyn UserStore>,
+    referrals: Arc<dyn ReferralStore>,
+    lock: Arc<dyn CampaignLock>,
+    clock: Arc<dyn Clock>,
+    cache: Mutex<HashMap<String, PositionIndex>>,
+    max_cached: usize,
+}
+
+impl PositionService {
+    /// A service over these stores and lock, caching up to 64 campaigns.
+    pub fn new(
+        campaigns: Arc<dyn CampaignStore>,
+        users: Arc<dyn UserStore>,
+        referrals: Arc<dyn ReferralStore>,
+        lock: Arc<dyn CampaignLock>,
+    ) -> Self {
+        Self {
+            campaigns,
+            users,
+            referrals,
+            lock,
+            clock: Arc::new(SystemClock),
+            cache: Mutex::default(),
+            max_cached: 64,
+        }
+    }
+
+    /// Uses `clock` for verification times.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Caches at most `max` campaign indexes (0 disables the cache).
+    pub fn max_cached(mut self, max: usize) -> Self {
+        self.max_cached = max;
+        self
+    }
+
+    async fn points(&self, campaign_id: &str, fallback: i64) -> Result<i64, DomainError> {
+        Ok(self
+            .campaigns
+            .campaign(campaign_id)
+            .await?
+            .map_or(fallback, |c| c.points_per_referral))
+    }
+
+    fn take_cached(&self, campaign_id: &str) -> Option<PositionIndex> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(campaign_id)
+    }
+
+    fn put_cached(&self, campaign_id: &str, index: PositionIndex) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if self.max_cached == 0 {
+            return;
+        }
+        if cache.len() >= self.max_cached {
+            if let Some(victim) = cache.keys().next().cloned() {
+                cache.remove(&victim);
+            }
+        }
+        cache.insert(campaign_id.to_owned(), index);
+    }
+
+    /// Full recalculation under the lock already held: rank everyone from
+    /// the stores and write the positions that differ from the stored ones.
+    async fn rebuild(
+        &self,
+        campaign_id: &str,
+        points: i64,
+    ) -> Result<(PositionIndex, Recalculation), DomainError> {
+        let standings = self.users.standings(campaign_id).await?;
+        let stored: HashMap<String, Option<u64>> = standings
+            .iter()
+            .map(|s| (s.user_id.clone(), s.position))
+            .collect();
+        let index = PositionIndex::build(points, standings);
+        let mut changed = Vec::new();
+        let mut writes = Vec::new();
+        for (user_id, position) in index.positions() {
+            let old = stored.get(&user_id).copied().flatten();
+            if old != Some(position) {
+                changed.push(PositionChange {
+                    user_id: user_id.clone(),
+                    old_position: old.unwrap_or(0),
+                    new_position: position,
+                });
+                writes.push((user_id, position));
+            }
+        }
+        if !writes.is_empty() {
+            self.users.save_positions(campaign_id, &writes).await?;
+        }
+        let users = index.len();
+        Ok((index, Recalculation { users, changed }))
+    }
+
+    /// Recalculates every position of the campaign from the stores
+    /// (idempotent: a second run changes nothing). With `points`, first sets
+    /// the campaign's points per referral.
+    ///
+    /// # Errors
+    /// Store and lock errors.
+    pub async fn recalculate(
+        &self,
+        campaign_id: &str,
+        points: Option<i64>,
+    ) -> Result<Recalculation, DomainError> {
+        let _guard = self.lock.lock(campaign_id).await?;
+        self.take_cached(campaign_id);
+        let points = match points {
+            Some(p) => {
+                if self.campaigns.campaign(campaign_id).await?.is_some() {
+                    self.campaigns
+                        .set_points_per_referral(campaign_id, p)
+                        .await?;
+                }
+                p
+            }
+            None => self.points(campaign_id, 1).await?,
+        };
+        let (index, report) = self.rebuild(campaign_id, points).await?;
+        self.put_cached(campaign_id, index);
+        Ok(report)
+    }
+
+    /// The cached index if it agrees with the store, else a rebuilt one.
+    async fn index_for(
+        &self,
+        campaign_id: &str,
+        points: i64,
+        user_id: &str,
+        stored_referrals: u64,
+    ) -> Result<PositionIndex, DomainError> {
+        if let Some(index) = self.take_cached(campaign_id) {
+            let users = self.users.count_users(campaign_id).await?;
+            if index.points_per_referral() == points
+                && index.len() as u64 == users
+                && index.verified_referrals(user_id) == Some(stored_referrals)
+            {
+                return Ok(index);
+            }
+        }
+        Ok(self.rebuild(campaign_id, points).await?.0)
+    }
+
+    /// Recounts the user's verified referrals from the referral store and
+    /// moves them, in O(log n) on a cached index (plus the store's shift of
+    /// the users they pass). Returns the count and the move.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown user; store and lock errors.
+    pub async fn refresh_user(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+        fallback_points: i64,
+    ) -> Result<(u64, PositionChange), DomainError> {
+        let _guard = self.lock.lock(campaign_id).await?;
+        self.refresh_locked(campaign_id, user_id, fallback_points)
+            .await
+    }
+
+    async fn refresh_locked(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+        fallback_points: i64,
+    ) -> Result<(u64, PositionChange), DomainError> {
+        let user = self
+            .users
+            .user(campaign_id, user_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("user", user_id))?;
+        let points = self.points(campaign_id, fallback_points).await?;
+        let mut index = self
+            .index_for(campaign_id, points, user_id, user.verified_referrals)
+            .await?;
+        let count = self.referrals.count_verified(campaign_id, user_id).await?;
+        if count != user.verified_referrals {
+            self.users
+                .set_verified_referrals(campaign_id, user_id, count)
+                .await?;
+        }
+        let change = index
+            .set_verified_referrals(user_id, count)
+            .ok_or_else(|| DomainError::not_found("user", user_id))?;
+        if change.old_position != change.new_position {
+            self.users
+                .apply_position_change(campaign_id, &change)
+                .await?;
+        } else if user.position != Some(change.new_position) {
+            let write = [(user_id.to_owned(), change.new_position)];
+            self.users.save_positions(campaign_id, &write).await?;
+        }
+        self.put_cached(campaign_id, index);
+        Ok((count, change))
+    }
+
+    /// Handles a verified referral: marks it verified (a blocked referral
+    /// stays blocked and is not counted), recounts the referrer's verified
+    /// referrals and moves them. Idempotent: verifying twice counts once.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown referral or referrer; store
+    /// and lock errors.
+    pub async fn verify_referral(
+        &self,
+        campaign_id: &str,
+        referral_id: &str,
+        fallback_points: i64,
+    ) -> Result<ReferralVerification, DomainError> {
+        let _guard = self.lock.lock(campaign_id).await?;
+        let referral = self
+            .referrals
+            .referral(campaign_id, referral_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("referral", referral_id))?;
+        let previous = self
+            .referrals
+            .set_referral_status(
+                campaign_id,
+                referral_id,
+                ReferralStatus::Verified,
+                self.clock.now(),
+            )
+            .await?;
+        if previous == ReferralStatus::Blocked {
+            return Ok(ReferralVerification::Blocked);
+        }
+        let (verified_referrals, change) = self
+            .refresh_locked(campaign_id, &referral.referrer_id, fallback_points)
+            .await?;
+        Ok(ReferralVerification::Counted {
+            verified_referrals,
+            change,
+        })
+    }
+
+    /// Ranks a user who just signed up; returns their move (they enter from
+    /// behind everyone; users they pass shift down by one).
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown user; store and lock errors.
+    pub async fn add_user(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+    ) -> Result<PositionChange, DomainError> {
+        let _guard = self.lock.lock(campaign_id).await?;
+        let user = self
+            .users
+            .user(campaign_id, user_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("user", user_id))?;
+        let points = self.points(campaign_id, 1).await?;
+        let users = self.users.count_users(campaign_id).await?;
+        let cached = self.take_cached(campaign_id).filter(|index| {
+            index.points_per_referral() == points
+                && index.len() as u64 + 1 == users
+                && index.position(user_id).is_none()
+        });
+        let Some(mut index) = cached else {
+            let (index, _) = self.rebuild(campaign_id, points).await?;
+            let position = index
+                .position(user_id)
+                .ok_or_else(|| DomainError::not_found("user", user_id))?;
+            self.put_cached(campaign_id, index);
+            return Ok(PositionChange {
+                user_id: user_id.to_owned(),
+                old_position: users,
+                new_position: position,
+            });
+        };
+        let change = index
+            .insert(Standing {
+                user_id: user.id.clone(),
+                original_position: user.original_position,
+                verified_referrals: user.verified_referrals,
+                position: user.position,
+            })
+            .ok_or_else(|| DomainError::not_found("user", user_id))?;
+        // Write the newcomer's rank, then shift those they passed.
+        let newcomer = PositionChange {
+            old_position: change.old_position,
+            new_position: change.new_position,
+            user_id: change.user_id.clone(),
+        };
+        self.users
+            .apply_position_change(campaign_id, &newcomer)
+            .await?;
+        self.put_cached(campaign_id, index);
+        Ok(change)
+    }
+
+    /// The user's position: from the cached index in O(log n), else the
+    /// stored one.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn position(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+    ) -> Result<Option<u64>, DomainError> {
+        let cached = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.get(campaign_id).map(|i| i.position(user_id))
+        };
+        match cached {
+            Some(Some(p)) => Ok(Some(p)),
+            _ => Ok(self
+                .users
+                .user(campaign_id, user_id)
+                .await?
+                .and_then(|u| u.position)),
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! In-memory implementations of every store trait.
+
+mod records;
+mod signals;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use signals::MemoryFraudSignals;
+
+use super::model::*;
+use super::traits::*;
+use super::StoreError;
+
+type Key = (String, String);
+
+fn key(campaign_id: &str, id: &str) -> Key {
+    (campaign_id.to_owned(), id.to_owned())
+}
+
+#[derive(Debug, Default)]
+struct State {
+    campaigns: HashMap<String, Campaign>,
+    milestones: HashSet<(String, u64)>,
+    users: HashMap<String, HashMap<String, User>>,
+    referrals: HashMap<Key, Referral>,
+    verified_by_referrer: HashMap<Key, u64>,
+    rewards: HashMap<Key, Reward>,
+    user_rewards: HashMap<Key, UserReward>,
+    granted: HashSet<(String, String, String)>,
+    email_reservations: HashMap<String, DateTime<Utc>>,
+    sent_emails: Vec<SentEmail>,
+    buckets: BTreeMap<(String, u8, DateTime<Utc>), AnalyticsBucket>,
+}
+
+/// Every store trait in memory, behind one mutex; cheap to share in an `Arc`.
+///
+/// Fraud signals live in a [`MemoryFraudSignals`] with bounded memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    signals: MemoryFraudSignals,
+}
+
+impl MemoryStore {
+    /// An empty store with the default fraud-signal bounds.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store whose fraud signals use `signals`.
+    pub fn with_signals(signals: MemoryFraudSignals) -> Self {
+        Self {
+            state: Mutex::default(),
+            signals,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every user of the campaign, ordered by current position then id.
+    pub fn users_of(&self, campaign_id: &str) -> Vec<User> {
+        let state = self.lock();
+        let mut users: Vec<User> = state
+            .users
+            .get(campaign_id)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        users.sort_by(|a, b| (a.position, &a.id).cmp(&(b.position, &b.id)));
+        users
+    }
+
+    /// Every email logged as sent, in order.
+    pub fn sent_emails(&self) -> Vec<SentEmail> {
+        self.lock().sent_emails.clone()
+    }
+
+    /// The fraud-signal store inside.
+    pub fn signals(&self) -> &MemoryFraudSignals {
+        &self.signals
+    }
+}
+
+#[async_trait]
+impl CampaignStore for MemoryStore {
+    async fn campaign(&self, campaign_id: &str) -> StoreResult<Option<Campaign>> {
+        Ok(self.lock().campaigns.get(campaign_id).cloned())
+    }
+
+    async fn save_campaign(&self, campaign: Campaign) -> StoreResult<()> {
+        self.lock().campaigns.insert(campaign.id.clone(), campaign);
+        Ok(())
+    }
+
+    async fn set_points_per_referral(&self, campaign_id: &str, points: i64) -> StoreResult<()> {
+        match self.lock().campaigns.get_mut(campaign_id) {
+            Some(c) => {
+                c.points_per_referral = points;
+                Ok(())
+            }
+            None => Err(StoreError::not_found("campaign", campaign_id)),
+        }
+    }
+
+    async fn claim_milestone(&self, campaign_id: &str, threshold: u64) -> StoreResult<bool> {
+        Ok(self
+            .lock()
+            .milestones
+            .insert((campaign_id.to_owned(), threshold)))
+    }
+
+    async fn release_milestone(&self, campaign_id: &str, threshold: u64) -> StoreResult<()> {
+        self.lock()
+            .milestones
+            .remove(&(campaign_id.to_owned(), threshold));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn insert_user(&self, user: User) -> StoreResult<()> {
+        let mut state = self.lock();
+        let users = state.users.entry(user.campaign_id.clone()).or_default();
+        if users.contains_key(&user.id) {
+            return Err(StoreError::AlreadyExists {
+                kind: "user",
+                id: user.id,
+            });
+        }
+        users.insert(user.id.clone(), user);
+        Ok(())
+    }
+
+    async fn user(&self, campaign_id: &str, user_id: &str) -> StoreResult<Option<User>> {
+        Ok(self
+            .lock()
+            .users
+            .get(campaign_id)
+            .and_then(|m| m.get(user_id))
+            .cloned())
+    }
+
+    async fn count_users(&self, campaign_id: &str) -> StoreResult<u64> {
+        Ok(self
+            .lock()
+            .users
+            .get(campaign_id)
+            .map_or(0, |m| m.len() as u64))
+    }
+
+    async fn standings(&self, campaign_id: &str) -> StoreResult<Vec<Standing>> {
+        let state = self.lock();
+        Ok(state
+            .users
+            .get(campaign_id)
+            .map(|m| {
+                m.values()
+                    .map(|u| Standing {
+                        user_id: u.id.clone(),
+                        original_position: u.original_position,
+                        verified_referrals: u.verified_referrals,
+                        position: u.position,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_email_verified(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.lock();
+        let user = state
+            .users
+            .get_mut(campaign_id)
+            .and_then(|m| m.get_mut(user_id))
+            .ok_or_else(|| StoreError::not_found("user", user_id))?;
+        if user.verified_at.is_some() {
+            return Ok(false);
+        }
+        user.verified_at = Some(at);
+        Ok(true)
+    }
+
+    async fn set_verified_referrals(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+        count: u64,
+    ) -> StoreResult<()> {
+        let mut state = self.lock();
+        let user = state
+            .users
+            .get_mut(campaign_id)
+            .and_then(|m| m.get_mut(user_id))
+            .ok_or_else(|| StoreError::not_found("user", user_id))?;
+        user.verified_referrals = count;
+        Ok(())
+    }
+
+    async fn save_positions(
+        &self,
+        campaign_id: &str,
+        positions: &[(String, u64)],
+    ) -> StoreResult<()> {
+        let mut state = self.lock();
+        if let Some(users) = state.users.get_mut(campaign_id) {
+            for (id, position) in positions {
+                if let Some(u) = users.get_mut(id) {
+                    u.position = Some(*position);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_position_change(
+        &self,
+        campaign_id: &str,
+        change: &PositionChange,
+    ) -> StoreResult<()> {
+        let mut state = self.lock();
+        let Some(users) = state.users.get_mut(campaign_id) else {
+            return Err(StoreError::not_found("campaign", campaign_id));
+        };
+        let range = change.shifted_range();
+        let up = change.new_position < change.old_position;
+        for u in users.values_mut() {
+            if u.id == change.user_id {
+                u.position = Some(change.new_position);
+            } else if let Some(p) = u.position.filter(|p| range.contains(p)) {
+                u.position = Some(if up { p + 1 } else { p - 1 });
+            }
+        }
+        Ok(())
+    }
+
+    async fn count_signups(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
+        let state = self.lock();
+        Ok(state.users.get(campaign_id).map_or(0, |m| {
+            m.values().filter(|u| range.contains(u.created_at)).count() as u64
+        }))
+    }
+
+    async fn count_verifications(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
+        let state = self.lock();
+        Ok(state.users.get(campaign_id).map_or(0, |m| {
+            m.values()
+                .filter(|u| u.verified_at.is_some_and(|at| range.contains(at)))
+                .count() as u64
+        }))
+    }
+}
+
+#[async_trait]
+impl FraudSignalStore for MemoryStore {
+    async fn record_signal(
+        &self,
+        signal: FraudSignal,
+        window: std::time::Duration,
+    ) -> StoreResult<u64> {
+        self.signals.record_signal(signal, window).await
+    }
+}
