@@ -24,7 +24,7 @@ log() { echo "services: $*"; }
 # Waits until something listens on 127.0.0.1:$1, for at most $2 seconds.
 wait_port() {
   local port=$1 limit=${2:-60} i
-  for ((i = 0; i < limit * 10; i++)); do
+  for ((i = 0; i <= limit * 10; i++)); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       return 0
     fi

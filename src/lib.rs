@@ -19,7 +19,11 @@ pub use waitlist_transport_amqp::{AmqpConfig, AmqpTransport};
 pub mod prelude {
     pub use waitlist_core::events::topics;
     pub use waitlist_core::events::{Envelope, EventData, FlatEvent};
+    pub use waitlist_core::domain::{
+        consumer_groups, DomainConfig, DomainEventPublisher, DomainServices, JobProducer,
+    };
     pub use waitlist_core::publish::EventPublisher;
+    pub use waitlist_core::templates::TemplateRenderer;
     pub use waitlist_core::runtime::{
         handler_fn, ConsumerGroup, Context, Handler, MemoryIdempotencyStore, Outcome, RetryPolicy,
         Router, RunningGroup,

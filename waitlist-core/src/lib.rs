@@ -12,15 +12,22 @@
 //! - `conformance` (feature `conformance`): the suite every transport passes.
 #![forbid(unsafe_code)]
 
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod headers;
 pub mod message;
+pub mod notifications;
+#[cfg(feature = "ops-server")]
+pub mod ops;
 pub mod providers;
 pub mod publish;
 pub mod runtime;
+pub mod store;
 pub mod templates;
 pub mod transport;
+pub mod waitroom;
+pub mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

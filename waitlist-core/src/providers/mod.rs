@@ -3,8 +3,16 @@
 //! in-memory providers for tests and examples.
 
 pub mod email;
+pub mod push;
+#[cfg(feature = "smtp")]
+pub mod smtp;
+pub mod whatsapp;
 
 pub use email::{EmailMessage, EmailProvider, RecordingEmailProvider};
+pub use push::{PushMessage, PushProvider, RecordingPushProvider};
+#[cfg(feature = "smtp")]
+pub use smtp::{SmtpConfig, SmtpConfigError, SmtpEmailProvider, SmtpTls};
+pub use whatsapp::{RecordingWhatsappProvider, WhatsappMessage, WhatsappProvider};
 
 /// Why a provider could not send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,328 @@
+//! Notification workers through the memory transport: one group per
+//! channel, Handlebars rendering, retries, idempotency by `message_id`,
+//! status recording, dead-lettering and metrics.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use waitlist::events::{Channel, NotificationEvent, NotificationPriority};
+use waitlist::notifications::{
+    ChannelSender, MemoryNotificationStore, Notification, NotificationConfig, NotificationService,
+    NotificationStatus, NotificationTemplate, NotificationWorkers,
+};
+use waitlist::prelude::*;
+use waitlist::providers::{
+    ProviderError, RecordingEmailProvider, RecordingPushProvider, RecordingWhatsappProvider,
+};
+
+static METRICS: OnceLock<Snapshotter> = OnceLock::new();
+
+/// The process-wide debugging recorder (installed before any worker starts).
+fn metrics() -> &'static Snapshotter {
+    METRICS.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _ = recorder.install();
+        snapshotter
+    })
+}
+
+struct Stack {
+    bus: MemoryBus,
+    publisher: EventPublisher,
+    store: Arc<MemoryNotificationStore>,
+    email: Arc<RecordingEmailProvider>,
+    whatsapp: Arc<RecordingWhatsappProvider>,
+    push: Arc<RecordingPushProvider>,
+    workers: NotificationWorkers,
+}
+
+fn fast_retry() -> NotificationConfig {
+    NotificationConfig {
+        retry: RetryPolicy::linear(
+            4,
+            Duration::from_millis(20),
+            Duration::from_millis(20),
+            Duration::from_secs(1),
+        ),
+        ..NotificationConfig::default()
+    }
+}
+
+async fn stack() -> Stack {
+    metrics();
+    let bus = MemoryBus::new();
+    let store = Arc::new(MemoryNotificationStore::new());
+    store.insert_template(NotificationTemplate::new(
+        "tmpl_welcome",
+        Some("Welcome, {{user_name}}"),
+        "<p>Hello {{user_name}}</p>",
+    ));
+    store.insert_template(NotificationTemplate::new(
+        "tmpl_text",
+        Some("Your turn"),
+        "{{user_name}} & friends: go!",
+    ));
+    let email = Arc::new(RecordingEmailProvider::new());
+    let whatsapp = Arc::new(RecordingWhatsappProvider::new());
+    let push = Arc::new(RecordingPushProvider::new());
+    let workers = NotificationService::new(store.clone(), store.clone())
+        .with_config(fast_retry())
+        .start(
+            Arc::new(bus.clone()),
+            [
+                ChannelSender::email(email.clone()),
+                ChannelSender::Whatsapp(whatsapp.clone()),
+                ChannelSender::Push(push.clone()),
+            ],
+        )
+        .await
+        .expect("start");
+    Stack {
+        publisher: EventPublisher::new(Arc::new(bus.clone())),
+        bus,
+        store,
+        email,
+        whatsapp,
+        push,
+        workers,
+    }
+}
+
+fn event(id: &str, channel: Channel, template: &str) -> NotificationEvent {
+    NotificationEvent {
+        notification_id: id.into(),
+        message_id: format!("msg-{id}"),
+        target_user_id: "user_123".into(),
+        channel,
+        template_id: template.into(),
+        payload: serde_json::json!({"user_name": "Tom <T>"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        priority: NotificationPriority::High,
+        metadata: Default::default(),
+    }
+}
+
+impl Stack {
+    fn notify(&self, id: &str, channel: Channel, recipient: &str) {
+        self.store
+            .insert(Notification::new(id, "user_123", channel, recipient));
+    }
+
+    async fn publish(&self, e: &NotificationEvent) {
+        self.publisher
+            .publish_flat(e.topic(), e)
+            .await
+            .expect("publish");
+    }
+
+    async fn settled(&self, id: &str) -> Notification {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = self.store.snapshot(id).expect("exists");
+            if n.status != NotificationStatus::Pending {
+                return n;
+            }
+            assert!(Instant::now() < deadline, "{id} still pending");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn dead_letters(&self, channel: Channel) -> Vec<Message> {
+        let group = NotificationConfig::default().group(channel);
+        self.bus
+            .dead_letters(channel.topic(), &group)
+            .await
+            .expect("dlq")
+            .list(10)
+            .await
+            .expect("list")
+    }
+}
+
+#[tokio::test]
+async fn email_and_push_workers_render_send_and_record_the_provider_id() {
+    let s = stack().await;
+    s.notify("n-email", Channel::Email, "tom@example.com");
+    s.notify("n-push", Channel::Push, "device-1");
+    s.publish(&event("n-email", Channel::Email, "tmpl_welcome"))
+        .await;
+    s.publish(&event("n-push", Channel::Push, "tmpl_text"))
+        .await;
+
+    let email = s.settled("n-email").await;
+    assert_eq!(email.status, NotificationStatus::Sent);
+    assert_eq!(email.provider_id.as_deref(), Some("recorded-1"));
+    let sent = s.email.sent();
+    assert_eq!(sent[0].to, "tom@example.com");
+    assert_eq!(sent[0].subject, "Welcome, Tom <T>");
+    assert_eq!(sent[0].html, "<p>Hello Tom &lt;T&gt;</p>");
+    assert_eq!(sent[0].idempotency_key.as_deref(), Some("msg-n-email"));
+
+    assert_eq!(
+        s.settled("n-push").await.provider_id.as_deref(),
+        Some("push-1")
+    );
+    let push = &s.push.sent()[0];
+    assert_eq!(
+        (push.title.as_str(), push.device_token.as_str()),
+        ("Your turn", "device-1")
+    );
+    assert_eq!(push.data["user_name"], "Tom <T>");
+    s.workers.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn second_event_with_the_same_message_id_sends_nothing() {
+    let s = stack().await;
+    s.notify("n1", Channel::Email, "tom@example.com");
+    s.notify("n2", Channel::Email, "tom@example.com");
+    let first = event("n1", Channel::Email, "tmpl_welcome");
+    s.publish(&first).await;
+    s.settled("n1").await;
+    // Same message_id, even on another notification: a duplicate.
+    let again = NotificationEvent {
+        notification_id: "n2".into(),
+        ..first.clone()
+    };
+    s.publish(&first).await;
+    s.publish(&again).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.email.sent().len(), 1);
+    assert_eq!(
+        s.store.snapshot("n2").map(|n| n.status),
+        Some(NotificationStatus::Pending)
+    );
+    s.workers.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_sent() {
+    let s = stack().await;
+    s.notify("n1", Channel::Email, "tom@example.com");
+    s.email.fail_next([
+        ProviderError::Transient("timeout".into()),
+        ProviderError::Transient("rate limited".into()),
+    ]);
+    let started = Instant::now();
+    s.publish(&event("n1", Channel::Email, "tmpl_welcome"))
+        .await;
+    let n = s.settled("n1").await;
+    assert_eq!(n.status, NotificationStatus::Sent);
+    assert_eq!(s.email.sent().len(), 1);
+    // 20 ms then 40 ms between the three attempts.
+    assert!(started.elapsed() >= Duration::from_millis(60));
+    assert!(s.dead_letters(Channel::Email).await.is_empty());
+    s.workers.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn exhausted_retries_record_failed_and_dead_letter_with_the_reason() {
+    let s = stack().await;
+    s.notify("n1", Channel::Email, "tom@example.com");
+    s.email
+        .fail_next((0..4).map(|i| ProviderError::Transient(format!("timeout {i}"))));
+    s.publish(&event("n1", Channel::Email, "tmpl_welcome"))
+        .await;
+    let n = s.settled("n1").await;
+    assert_eq!(n.status, NotificationStatus::Failed);
+    assert!(
+        n.error.as_deref().unwrap_or_default().contains("timeout 3"),
+        "{n:?}"
+    );
+    let dlq = s.dead_letters(Channel::Email).await;
+    assert_eq!(dlq.len(), 1);
+    let reason = &dlq[0].headers["waitlist-dead-letter-reason"];
+    assert!(
+        reason.contains("after 4 attempt(s)") && reason.contains("timeout 3"),
+        "{reason}"
+    );
+    assert!(s.email.sent().is_empty());
+    s.workers.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn permanent_failure_is_dead_lettered_without_retrying() {
+    let s = stack().await;
+    s.notify("n1", Channel::Push, "stale-token");
+    s.push
+        .fail_next([ProviderError::Permanent("unregistered token".into())]);
+    s.publish(&event("n1", Channel::Push, "tmpl_text")).await;
+    let n = s.settled("n1").await;
+    assert_eq!(n.status, NotificationStatus::Failed);
+    let dlq = s.dead_letters(Channel::Push).await;
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].headers["waitlist-dead-letter-attempts"], "1");
+    assert!(dlq[0].headers["waitlist-dead-letter-reason"].contains("unregistered token"));
+    s.workers.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn missing_template_fails_the_notification_into_the_dead_letter_queue() {
+    let s = stack().await;
+    s.notify("n1", Channel::Email, "tom@example.com");
+    s.publish(&event("n1", Channel::Email, "tmpl_nope")).await;
+    let n = s.settled("n1").await;
+    assert_eq!(n.status, NotificationStatus::Failed);
+    assert!(n.error.unwrap_or_default().contains("tmpl_nope"));
+    assert_eq!(s.dead_letters(Channel::Email).await.len(), 1);
+    s.workers.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The only test using WhatsApp, so its metrics are its own.
+#[tokio::test]
+async fn whatsapp_worker_sends_plain_text_and_metrics_count_by_channel_and_status() {
+    let s = stack().await;
+    s.notify("ok", Channel::Whatsapp, "+15551234567");
+    s.notify("bad", Channel::Whatsapp, "+1556");
+    s.publish(&event("ok", Channel::Whatsapp, "tmpl_text"))
+        .await;
+    assert_eq!(s.settled("ok").await.provider_id.as_deref(), Some("wa-1"));
+    assert_eq!(s.whatsapp.sent()[0].body, "Tom <T> & friends: go!");
+    assert_eq!(s.whatsapp.sent()[0].to, "+15551234567");
+    s.whatsapp
+        .fail_next([ProviderError::Permanent("blocked".into())]);
+    s.publish(&event("bad", Channel::Whatsapp, "tmpl_text"))
+        .await;
+    s.settled("bad").await;
+
+    let mut success = 0;
+    let mut failed = 0;
+    let mut timings = 0;
+    for (key, _, _, value) in metrics().snapshot().into_vec() {
+        let key = key.key();
+        let labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        if !labels.contains(&("channel".into(), "whatsapp".into())) {
+            continue;
+        }
+        match (key.name(), value) {
+            ("notifications_sent_total", DebugValue::Counter(n)) => {
+                if labels.contains(&("status".into(), "success".into())) {
+                    success += n;
+                } else if labels.contains(&("status".into(), "failed".into())) {
+                    failed += n;
+                }
+            }
+            ("notification_send_duration_ms", DebugValue::Histogram(v)) => timings += v.len(),
+            _ => {}
+        }
+    }
+    assert_eq!((success, failed), (1, 1));
+    assert_eq!(timings, 2);
+    s.workers.shutdown(Duration::from_secs(5)).await;
+}
+
+#[test]
+fn default_retry_is_three_retries_after_two_four_and_six_seconds() {
+    let retry = NotificationConfig::default().retry;
+    assert_eq!(retry.max_attempts, 4);
+    let delays: Vec<u64> = (1..=3).map(|a| retry.delay(a).as_secs()).collect();
+    assert_eq!(delays, vec![2, 4, 6]);
+    assert!(!retry.should_retry(4));
+}

@@ -1,0 +1,342 @@
+//! The waiting room's three documented message flows, end to end through
+//! the memory transport: join (QUEUE_JOINED), successful checkout
+//! (CHECKOUT_COMPLETED → next user admitted with QUEUE_READY) and expired
+//! checkout (CHECKOUT_EXPIRED → tickets released, next user admitted).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use waitlist::events::{
+    topics, CheckoutCompleted, CheckoutExpired, CheckoutFailed, CheckoutFailureReason, LeaveReason,
+    QueueJoined, QueueLeft, QueueReady, Ticket,
+};
+use waitlist::prelude::*;
+use waitlist::waitroom::{
+    CheckoutConsumer, CheckoutTokenSigner, MemoryWaitroomStore, QueueEventProducer, QueueStore,
+    RecordingInventory, RunningCheckoutConsumer, SessionStatus, SessionStore, TokenError,
+    WaitroomCheckoutHandler, WaitroomConfig, WaitroomService,
+};
+
+const EVENT: &str = "concert-2024";
+
+type Seen<E> = Arc<Mutex<Vec<(Option<String>, E)>>>;
+
+/// Records every event of `E`'s topic with its partition key.
+async fn record<E: FlatEvent + Clone>(bus: &MemoryBus) -> (Seen<E>, RunningGroup) {
+    let seen: Seen<E> = Arc::default();
+    let s = Arc::clone(&seen);
+    let group = ConsumerGroup::new(
+        E::TYPE,
+        "test-recorder",
+        Router::new().on_flat(handler_fn(move |e: E, ctx: Context| {
+            let s = Arc::clone(&s);
+            async move {
+                let key = ctx.key().map(str::to_owned);
+                s.lock().unwrap_or_else(|p| p.into_inner()).push((key, e));
+                Outcome::Done
+            }
+        })),
+    )
+    .start(Arc::new(bus.clone()))
+    .await
+    .expect("start");
+    (seen, group)
+}
+
+fn seen<E: Clone>(s: &Seen<E>) -> Vec<(Option<String>, E)> {
+    s.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+struct Room {
+    bus: MemoryBus,
+    publisher: EventPublisher,
+    store: Arc<MemoryWaitroomStore>,
+    inventory: Arc<RecordingInventory>,
+    waitroom: WaitroomService,
+    consumer: RunningCheckoutConsumer,
+}
+
+fn signer() -> CheckoutTokenSigner {
+    CheckoutTokenSigner::new(b"test key of thirty-two bytes....".to_vec()).expect("key")
+}
+
+async fn room(slots: usize) -> Room {
+    let bus = MemoryBus::new();
+    let publisher = EventPublisher::new(Arc::new(bus.clone()));
+    let store = Arc::new(MemoryWaitroomStore::new());
+    let waitroom = WaitroomService::new(
+        store.clone(),
+        store.clone(),
+        Some(QueueEventProducer::new(publisher.clone())),
+        signer(),
+        WaitroomConfig {
+            checkout_slots: slots,
+        },
+    );
+    let inventory = Arc::new(RecordingInventory::new());
+    let handler = WaitroomCheckoutHandler::new(waitroom.clone(), inventory.clone());
+    let consumer = CheckoutConsumer::new(Arc::new(handler))
+        .start(Arc::new(bus.clone()))
+        .await
+        .expect("start");
+    Room {
+        bus,
+        publisher,
+        store,
+        inventory,
+        waitroom,
+        consumer,
+    }
+}
+
+fn tickets() -> Vec<Ticket> {
+    vec![Ticket {
+        id: "t1".into(),
+        seat_no: "A1".into(),
+        category: "VIP".into(),
+        price: 150.0,
+    }]
+}
+
+async fn status(r: &Room, session_id: &str) -> SessionStatus {
+    r.store.get(session_id).await.expect("session").status
+}
+
+#[tokio::test]
+async fn flow1_joining_publishes_queue_joined_keyed_by_event_with_positions() {
+    let r = room(1).await;
+    let (joined, g1) = record::<QueueJoined>(&r.bus).await;
+    let (ready, g2) = record::<QueueReady>(&r.bus).await;
+    let mut ids = Vec::new();
+    for user in ["u1", "u2", "u3"] {
+        ids.push(r.waitroom.join(user, EVENT).await.expect("join"));
+    }
+    eventually("three QUEUE_JOINED", || seen(&joined).len() == 3).await;
+    eventually("one QUEUE_READY", || seen(&ready).len() == 1).await;
+
+    let got = seen(&joined);
+    let positions: Vec<i64> = got.iter().map(|(_, e)| e.position).collect();
+    assert_eq!(positions, vec![1, 1, 2], "u1 was admitted before u2 joined");
+    assert!(got
+        .iter()
+        .all(|(key, e)| key.as_deref() == Some(EVENT) && e.event_id == EVENT));
+    assert_eq!(ids[0].session.status, SessionStatus::Admitted);
+    assert_eq!(ids[1].session.status, SessionStatus::Queued);
+    assert_eq!(r.waitroom.position(&ids[2].session.id).await, Ok(Some(2)));
+    let (key, first) = &seen(&ready)[0];
+    assert_eq!(key.as_deref(), Some(EVENT));
+    assert_eq!(first.user_id, "u1");
+    g1.shutdown(Duration::from_secs(1)).await;
+    g2.shutdown(Duration::from_secs(1)).await;
+    r.consumer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn flow2_completed_checkout_frees_the_slot_and_admits_the_next_user() {
+    let r = room(1).await;
+    let (ready, g) = record::<QueueReady>(&r.bus).await;
+    let first = r.waitroom.join("u1", EVENT).await.expect("join").session;
+    let second = r.waitroom.join("u2", EVENT).await.expect("join").session;
+    assert_eq!(r.store.processing(EVENT).await, Ok(vec![first.id.clone()]));
+
+    let done = CheckoutCompleted {
+        order_id: "o1".into(),
+        session_id: first.id.clone(),
+        user_id: "u1".into(),
+        event_id: EVENT.into(),
+        tickets: tickets(),
+        payment_id: "p1".into(),
+        amount: 150.0,
+        timestamp: chrono::Utc::now(),
+    };
+    r.publisher
+        .publish_flat(topics::CHECKOUT_COMPLETED, &done)
+        .await
+        .expect("publish");
+    eventually("QUEUE_READY for u2", || seen(&ready).len() == 2).await;
+
+    assert_eq!(status(&r, &first.id).await, SessionStatus::Completed);
+    assert_eq!(status(&r, &second.id).await, SessionStatus::Admitted);
+    assert_eq!(r.store.processing(EVENT).await, Ok(vec![second.id.clone()]));
+    let (_, next) = &seen(&ready)[1];
+    assert_eq!(next.session_id, second.id);
+    assert_eq!((next.expires_at - next.admitted_at).num_minutes(), 15);
+    let claims = r
+        .waitroom
+        .verify_checkout_token(&next.checkout_token)
+        .expect("valid token");
+    assert_eq!(
+        (claims.sid.as_str(), claims.sub.as_str()),
+        (second.id.as_str(), "u2")
+    );
+    let at_expiry = next.expires_at;
+    assert_eq!(
+        signer().verify_at(&next.checkout_token, at_expiry),
+        Err(TokenError::Expired)
+    );
+    let forged = CheckoutTokenSigner::new(b"someone else".to_vec()).expect("key");
+    let (forged_token, _) = forged.issue(&second.id, "u2", EVENT, chrono::Utc::now());
+    assert_eq!(
+        r.waitroom.verify_checkout_token(&forged_token),
+        Err(TokenError::BadSignature)
+    );
+    assert!(r.inventory.released().is_empty());
+    g.shutdown(Duration::from_secs(1)).await;
+    r.consumer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn flow3_expired_checkout_releases_tickets_and_admits_the_next_user() {
+    let r = room(1).await;
+    let first = r.waitroom.join("u1", EVENT).await.expect("join").session;
+    let second = r.waitroom.join("u2", EVENT).await.expect("join").session;
+    let expired = CheckoutExpired {
+        order_id: "o1".into(),
+        session_id: first.id.clone(),
+        user_id: "u1".into(),
+        event_id: EVENT.into(),
+        tickets: tickets(),
+        expired_at: chrono::Utc::now(),
+        timestamp: chrono::Utc::now(),
+    };
+    r.publisher
+        .publish_flat(topics::CHECKOUT_EXPIRED, &expired)
+        .await
+        .expect("publish");
+    eventually("u2 admitted", || {
+        futures::executor::block_on(r.store.processing(EVENT)) == Ok(vec![second.id.clone()])
+    })
+    .await;
+
+    assert_eq!(status(&r, &first.id).await, SessionStatus::Expired);
+    assert_eq!(status(&r, &second.id).await, SessionStatus::Admitted);
+    let released = r.inventory.released();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].order_id, "o1");
+    assert_eq!(released[0].tickets, tickets());
+    r.consumer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn failed_checkout_marks_the_session_failed_and_frees_the_slot() {
+    let r = room(1).await;
+    let first = r.waitroom.join("u1", EVENT).await.expect("join").session;
+    let failed = CheckoutFailed {
+        order_id: "o1".into(),
+        session_id: first.id.clone(),
+        user_id: "u1".into(),
+        event_id: EVENT.into(),
+        reason: CheckoutFailureReason::PaymentFailed,
+        error_message: "Credit card declined".into(),
+        timestamp: chrono::Utc::now(),
+    };
+    r.publisher
+        .publish_flat(topics::CHECKOUT_FAILED, &failed)
+        .await
+        .expect("publish");
+    eventually("slot freed", || {
+        futures::executor::block_on(r.store.processing(EVENT)).is_ok_and(|p| p.is_empty())
+    })
+    .await;
+    assert_eq!(status(&r, &first.id).await, SessionStatus::Failed);
+    r.consumer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn checkout_event_for_a_missing_session_is_skipped_not_retried() {
+    let r = room(1).await;
+    let done = CheckoutCompleted {
+        order_id: "o1".into(),
+        session_id: "no-such-session".into(),
+        user_id: "u1".into(),
+        event_id: EVENT.into(),
+        tickets: vec![],
+        payment_id: "p1".into(),
+        amount: 0.0,
+        timestamp: chrono::Utc::now(),
+    };
+    r.publisher
+        .publish_flat(topics::CHECKOUT_COMPLETED, &done)
+        .await
+        .expect("publish");
+    let completed = &r.consumer.groups()[0];
+    eventually("skipped", || completed.stats().skipped == 1).await;
+    let stats = completed.stats();
+    assert_eq!((stats.retried, stats.dead_lettered, stats.done), (0, 0, 0));
+    r.consumer.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn leaving_publishes_queue_left_and_gives_up_the_place() {
+    let r = room(1).await;
+    let (left, g) = record::<QueueLeft>(&r.bus).await;
+    let _first = r.waitroom.join("u1", EVENT).await.expect("join");
+    let second = r.waitroom.join("u2", EVENT).await.expect("join").session;
+    let third = r.waitroom.join("u3", EVENT).await.expect("join").session;
+    let after = r
+        .waitroom
+        .leave(&second.id, LeaveReason::UserLeft)
+        .await
+        .expect("leave");
+    assert_eq!(after.status, SessionStatus::Left);
+    assert_eq!(r.waitroom.position(&third.id).await, Ok(Some(1)));
+    eventually("QUEUE_LEFT", || seen(&left).len() == 1).await;
+    let (key, e) = &seen(&left)[0];
+    assert_eq!(key.as_deref(), Some(EVENT));
+    assert_eq!(
+        (e.session_id.as_str(), e.reason),
+        (second.id.as_str(), LeaveReason::UserLeft)
+    );
+    g.shutdown(Duration::from_secs(1)).await;
+    r.consumer.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A transport whose every publish fails.
+#[derive(Debug)]
+struct BrokenPublisher;
+
+#[async_trait]
+impl Publisher for BrokenPublisher {
+    async fn publish(&self, _messages: Vec<Message>) -> Result<()> {
+        Err(Error::Unavailable("broker down".into()))
+    }
+
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn publish_failures_never_fail_the_users_join() {
+    let store = Arc::new(MemoryWaitroomStore::new());
+    let waitroom = WaitroomService::new(
+        store.clone(),
+        store.clone(),
+        Some(QueueEventProducer::new(EventPublisher::new(Arc::new(
+            BrokenPublisher,
+        )))),
+        signer(),
+        WaitroomConfig { checkout_slots: 1 },
+    );
+    let first = waitroom.join("u1", EVENT).await.expect("join succeeds");
+    let second = waitroom.join("u2", EVENT).await.expect("join succeeds");
+    assert_eq!(first.session.status, SessionStatus::Admitted);
+    assert!(
+        first.session.checkout_token.is_some(),
+        "the token is kept for the API"
+    );
+    assert_eq!(second.position, 1);
+    let left = waitroom
+        .leave(&second.session.id, LeaveReason::Timeout)
+        .await;
+    assert_eq!(left.map(|s| s.status), Ok(SessionStatus::Left));
+}

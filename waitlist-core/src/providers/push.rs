@@ -1,0 +1,81 @@
+//! Push notification provider trait and a recording provider.
+
+use std::fmt::Debug;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{ProviderError, SendReceipt};
+
+/// One push notification to send.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PushMessage {
+    /// The device token (FCM registration token, APNs device token, ...).
+    pub device_token: String,
+    /// Title line.
+    pub title: String,
+    /// Body text.
+    pub body: String,
+    /// Extra key/value data for the app.
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Key the provider may deduplicate on (the notification's `message_id`).
+    pub idempotency_key: Option<String>,
+}
+
+/// Sends push notifications (FCM, APNs, ...).
+#[async_trait]
+pub trait PushProvider: Send + Sync + Debug {
+    /// Sends `message`.
+    ///
+    /// # Errors
+    /// [`ProviderError::Transient`] when a retry may succeed,
+    /// [`ProviderError::Permanent`] otherwise (e.g. an unregistered token).
+    async fn send_push(&self, message: &PushMessage) -> Result<SendReceipt, ProviderError>;
+}
+
+/// Records every push notification instead of sending it; can be told to fail.
+#[derive(Debug, Default)]
+pub struct RecordingPushProvider {
+    sent: Mutex<Vec<PushMessage>>,
+    failures: Mutex<Vec<ProviderError>>,
+}
+
+impl RecordingPushProvider {
+    /// A provider that accepts everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next sends fail with `errors`, in order.
+    pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut errors: Vec<_> = errors.into_iter().collect();
+        errors.reverse();
+        errors.append(&mut f);
+        *f = errors;
+    }
+
+    /// Every notification accepted so far.
+    pub fn sent(&self) -> Vec<PushMessage> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl PushProvider for RecordingPushProvider {
+    async fn send_push(&self, message: &PushMessage) -> Result<SendReceipt, ProviderError> {
+        if let Some(err) = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+        {
+            return Err(err);
+        }
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.push(message.clone());
+        Ok(SendReceipt {
+            provider_id: Some(format!("push-{}", sent.len())),
+        })
+    }
+}

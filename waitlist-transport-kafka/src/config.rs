@@ -1,0 +1,172 @@
+//! Configuration of the Kafka transport.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+/// Environment variable with the comma-separated broker list.
+pub const KAFKA_BROKERS_ENV: &str = "KAFKA_BROKERS";
+/// Broker list when `KAFKA_BROKERS` is not set (the documents' default).
+pub const DEFAULT_BROKERS: &str = "localhost:9092";
+
+/// Settings of a [`KafkaTransport`](crate::KafkaTransport).
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Native librdkafka properties for every client (TLS, SASL, ...).
+    pub properties: BTreeMap<String, String>,
+    /// Native properties for the producer only (override the defaults).
+    pub producer_properties: BTreeMap<String, String>,
+    /// Native properties for consumers only (override the defaults).
+    pub consumer_properties: BTreeMap<String, String>,
+    /// Create missing topics (main, retry, dead-letter) through the admin API.
+    pub create_topics: bool,
+    /// Partitions of topics the transport creates.
+    pub partitions: i32,
+    /// Replication factor of topics the transport creates.
+    pub replication: i32,
+    /// How often consumers commit the offsets of finished work.
+    pub commit_interval: Duration,
+    /// How long a publish may wait for its delivery report.
+    pub delivery_timeout: Duration,
+    /// How long `subscribe` waits for the group to assign partitions.
+    pub join_timeout: Duration,
+    /// Largest payload accepted.
+    pub max_payload: usize,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: DEFAULT_BROKERS.to_owned(),
+            properties: BTreeMap::new(),
+            producer_properties: BTreeMap::new(),
+            consumer_properties: BTreeMap::new(),
+            create_topics: true,
+            partitions: 10,
+            replication: 1,
+            commit_interval: Duration::from_millis(200),
+            delivery_timeout: Duration::from_secs(30),
+            join_timeout: Duration::from_secs(30),
+            max_payload: 1024 * 1024,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Defaults with `brokers`.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Defaults with the brokers of `KAFKA_BROKERS`.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// As [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        match lookup(KAFKA_BROKERS_ENV) {
+            Some(b) if !b.trim().is_empty() => Self::new(b.trim()),
+            _ => Self::default(),
+        }
+    }
+
+    /// Sets a native librdkafka property for every client.
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the partitions (and replication) of topics the transport creates.
+    pub fn with_topic_layout(mut self, partitions: i32, replication: i32) -> Self {
+        self.partitions = partitions.max(1);
+        self.replication = replication.max(1);
+        self
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// Producer settings: `acks=all`, idempotence, the Java client's murmur2
+    /// partitioner, then the user's properties.
+    pub fn producer(&self) -> ClientConfig {
+        let mut c = self.base();
+        c.set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("compression.type", "none")
+            .set("message.timeout.ms", self.delivery_timeout.as_millis().to_string());
+        for (k, v) in &self.producer_properties {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// Consumer settings for `group`: no auto-commit, earliest offset,
+    /// bounded local queue, then the user's properties.
+    pub fn consumer(&self, group: &str) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("queued.max.messages.kbytes", "16384")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("statistics.interval.ms", "5000")
+            .set("topic.metadata.refresh.interval.ms", "1000");
+        for (k, v) in &self.consumer_properties {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// Admin client settings.
+    pub fn admin(&self) -> ClientConfig {
+        self.base()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brokers_come_from_kafka_brokers() {
+        let c = KafkaConfig::from_lookup(|k| (k == KAFKA_BROKERS_ENV).then(|| "a:1,b:2".to_owned()));
+        assert_eq!(c.brokers, "a:1,b:2");
+        assert_eq!(KafkaConfig::from_lookup(|_| None).brokers, DEFAULT_BROKERS);
+    }
+
+    #[test]
+    fn producer_defaults_are_durable_and_java_compatible() {
+        let p = KafkaConfig::default().producer();
+        assert_eq!(p.get("acks"), Some("all"));
+        assert_eq!(p.get("enable.idempotence"), Some("true"));
+        assert_eq!(p.get("partitioner"), Some("murmur2_random"));
+    }
+
+    #[test]
+    fn native_properties_pass_through_and_win() {
+        let mut c = KafkaConfig::default().set("security.protocol", "SASL_SSL");
+        c.producer_properties.insert("compression.type".into(), "zstd".into());
+        assert_eq!(c.producer().get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(c.producer().get("compression.type"), Some("zstd"));
+        assert_eq!(c.consumer("g").get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(c.consumer("g").get("enable.auto.commit"), Some("false"));
+    }
+}

@@ -1,0 +1,144 @@
+//! The transport: publisher and queue over one producer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use waitlist_core::transport::OrderingGuarantee;
+use waitlist_core::{
+    Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result, SubscribeOptions, Subscription,
+};
+
+use crate::config::KafkaConfig;
+use crate::consumer::{self, KafkaSubscription, Shared};
+use crate::dead_letters::KafkaDeadLetters;
+use crate::producer::{Clients, TopicCreator};
+use crate::topics::Names;
+
+/// Kafka transport: both the [`Publisher`] and the [`Queue`].
+#[derive(Debug, Clone)]
+pub struct KafkaTransport {
+    clients: Arc<Clients>,
+    closed: Arc<AtomicBool>,
+}
+
+impl KafkaTransport {
+    /// Creates the producer and admin clients for `config` (connections are
+    /// made lazily by librdkafka).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for invalid client properties.
+    pub fn new(config: KafkaConfig) -> Result<Self> {
+        Ok(Self {
+            clients: Arc::new(Clients::new(config)?),
+            closed: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// As [`new`](Self::new), creating missing topics through `creator`
+    /// instead of the admin API (for topics managed some other way).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for invalid client properties.
+    pub fn with_topic_creator(config: KafkaConfig, creator: Arc<dyn TopicCreator>) -> Result<Self> {
+        let mut clients = Clients::new(config)?;
+        clients.creator = creator;
+        Ok(Self {
+            clients: Arc::new(clients),
+            closed: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// With [`KafkaConfig::from_env`] (`KAFKA_BROKERS`).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn from_env() -> Result<Self> {
+        Self::new(KafkaConfig::from_env())
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.clients.config
+    }
+
+    /// Creates `topics` if missing (with the configured partitions).
+    ///
+    /// # Errors
+    /// If the brokers refuse or cannot be reached.
+    pub async fn create_topics(&self, topics: &[&str]) -> Result<()> {
+        self.clients.ensure_topics(topics).await
+    }
+}
+
+#[async_trait]
+impl Publisher for KafkaTransport {
+    async fn publish(&self, messages: Vec<Message>) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let mut topics: Vec<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        self.clients.ensure_topics(&topics).await?;
+        self.clients.produce(&messages, None, None).await
+    }
+
+    /// Flushes everything produced and refuses further publishes.
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        self.clients.flush().await
+    }
+}
+
+#[async_trait]
+impl Queue for KafkaTransport {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::new("kafka");
+        caps.ordering = OrderingGuarantee::PerKey;
+        caps.native_delay = true;
+        caps.persistent = true;
+        caps.restartable = false;
+        caps.max_payload = self.config().max_payload;
+        caps
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str, options: SubscribeOptions) -> Result<Box<dyn Subscription>> {
+        if group.is_empty() {
+            return Err(Error::Config("consumer group name must not be empty".into()));
+        }
+        let names = Names::new(topic, group);
+        self.clients
+            .ensure_topics(&[&names.topic, &names.retry, &names.dead_letters])
+            .await?;
+        let shared = Arc::new(Shared::default());
+        let consumer = Arc::new(consumer::create(&self.clients, &names, group, &shared)?);
+        let poller = tokio::spawn(consumer::poll(
+            Arc::clone(&consumer),
+            Arc::clone(&shared),
+            options.prefetch.max(1),
+            self.config().commit_interval,
+            group.to_owned(),
+        ));
+        let sub = KafkaSubscription {
+            clients: Arc::clone(&self.clients),
+            names: Arc::new(names),
+            shared,
+            consumer,
+            poller: Some(poller),
+        };
+        if !sub.joined(self.config().join_timeout).await {
+            tracing::warn!(%topic, %group, "no partition assignment yet; consuming once the group assigns some");
+        }
+        Ok(Box::new(sub))
+    }
+
+    async fn dead_letters(&self, topic: &str, group: &str) -> Result<Box<dyn DeadLetterQueue>> {
+        let names = Names::new(topic, group);
+        self.clients.ensure_topics(&[&names.dead_letters]).await?;
+        Ok(Box::new(KafkaDeadLetters {
+            clients: Arc::clone(&self.clients),
+            names,
+        }))
+    }
+}
