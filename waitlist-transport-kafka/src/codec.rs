@@ -48,10 +48,22 @@ pub(crate) fn message(record: &OwnedMessage) -> Message {
         .cloned()
         .unwrap_or_else(|| record.topic().to_owned());
     Message {
-        id: id.unwrap_or_else(|| format!("{}-{}-{}", record.topic(), record.partition(), record.offset())),
+        id: id.unwrap_or_else(|| {
+            format!(
+                "{}-{}-{}",
+                record.topic(),
+                record.partition(),
+                record.offset()
+            )
+        }),
         topic,
-        key: record.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        key: record
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned()),
         headers: hs,
-        payload: record.payload().map(Bytes::copy_from_slice).unwrap_or_default(),
+        payload: record
+            .payload()
+            .map(Bytes::copy_from_slice)
+            .unwrap_or_default(),
     }
 }

@@ -108,7 +108,10 @@ impl KafkaConfig {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("compression.type", "none")
-            .set("message.timeout.ms", self.delivery_timeout.as_millis().to_string());
+            .set(
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().to_string(),
+            );
         for (k, v) in &self.producer_properties {
             c.set(k, v);
         }
@@ -128,6 +131,7 @@ impl KafkaConfig {
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .set("statistics.interval.ms", "5000")
+            .set("fetch.wait.max.ms", "100")
             .set("topic.metadata.refresh.interval.ms", "1000");
         for (k, v) in &self.consumer_properties {
             c.set(k, v);
@@ -147,7 +151,8 @@ mod tests {
 
     #[test]
     fn brokers_come_from_kafka_brokers() {
-        let c = KafkaConfig::from_lookup(|k| (k == KAFKA_BROKERS_ENV).then(|| "a:1,b:2".to_owned()));
+        let c =
+            KafkaConfig::from_lookup(|k| (k == KAFKA_BROKERS_ENV).then(|| "a:1,b:2".to_owned()));
         assert_eq!(c.brokers, "a:1,b:2");
         assert_eq!(KafkaConfig::from_lookup(|_| None).brokers, DEFAULT_BROKERS);
     }
@@ -163,7 +168,8 @@ mod tests {
     #[test]
     fn native_properties_pass_through_and_win() {
         let mut c = KafkaConfig::default().set("security.protocol", "SASL_SSL");
-        c.producer_properties.insert("compression.type".into(), "zstd".into());
+        c.producer_properties
+            .insert("compression.type".into(), "zstd".into());
         assert_eq!(c.producer().get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(c.producer().get("compression.type"), Some("zstd"));
         assert_eq!(c.consumer("g").get("security.protocol"), Some("SASL_SSL"));

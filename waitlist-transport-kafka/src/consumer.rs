@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::OwnedMessage;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message as _, Offset, TopicPartitionList};
@@ -98,7 +100,12 @@ impl ConsumerContext for GroupContext {
 pub(crate) type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// Creates a member of `group` subscribed to the topic and its retry topic.
-pub(crate) fn create(clients: &Clients, names: &Names, group: &str, shared: &Arc<Shared>) -> Result<GroupConsumer> {
+pub(crate) fn create(
+    clients: &Clients,
+    names: &Names,
+    group: &str,
+    shared: &Arc<Shared>,
+) -> Result<GroupConsumer> {
     let context = GroupContext {
         shared: Arc::clone(shared),
         group: group.to_owned(),
@@ -125,7 +132,9 @@ fn pending(record: &OwnedMessage) -> (Pending, Option<Instant>) {
     let due = not_before(&message);
     message.headers.remove(headers::NOT_BEFORE);
     let attempt = message.attempt_header();
-    message.headers.insert(headers::ATTEMPT.to_owned(), attempt.to_string());
+    message
+        .headers
+        .insert(headers::ATTEMPT.to_owned(), attempt.to_string());
     let p = Pending {
         message,
         tp: (record.topic().to_owned(), record.partition()),
@@ -136,20 +145,33 @@ fn pending(record: &OwnedMessage) -> (Pending, Option<Instant>) {
 }
 
 /// Polls the consumer until stopped: serves rebalances, buffers records,
-/// releases held retries when due, commits finished work and pauses the
-/// assignment while the buffer is full.
-pub(crate) async fn poll(consumer: Arc<GroupConsumer>, shared: Arc<Shared>, limit: usize, commit_every: Duration, group: String) {
-    let mut paused = false;
+/// releases held retries when due and commits finished work. While the
+/// member's buffer is full it stops taking records, which (with librdkafka's
+/// bounded prefetch queue) stops fetching.
+pub(crate) async fn poll(
+    consumer: Arc<GroupConsumer>,
+    shared: Arc<Shared>,
+    limit: usize,
+    commit_every: Duration,
+    group: String,
+) {
     let mut last_commit = Instant::now();
     let tick = commit_every.min(Duration::from_millis(100));
     loop {
         if shared.lock().closed {
             break;
         }
-        let next_due = shared.lock().promote(Instant::now());
-        let wake = next_due.map_or(tick, |at| at.saturating_duration_since(Instant::now()).min(tick));
+        let (next_due, full) = {
+            let mut t = shared.lock();
+            (t.promote(Instant::now()), t.buffered() >= limit)
+        };
+        let wake = next_due.map_or(tick, |at| {
+            at.saturating_duration_since(Instant::now()).min(tick)
+        });
         tokio::select! {
-            r = consumer.recv() => match r {
+            // A full buffer stops polling: librdkafka's own prefetch queue is
+            // bounded (queued.max.messages.kbytes), so fetching stops too.
+            r = consumer.recv(), if !full => match r {
                 Ok(record) => {
                     let (p, due) = pending(&record.detach());
                     shared.lock().fetched(p, due);
@@ -176,18 +198,6 @@ pub(crate) async fn poll(consumer: Arc<GroupConsumer>, shared: Arc<Shared>, limi
                 }
             }
         }
-        let buffered = shared.lock().buffered();
-        if buffered >= limit || (paused && buffered > limit / 2) {
-            if let Ok(assignment) = consumer.assignment() {
-                let _ = consumer.pause(&assignment);
-                paused = true;
-            }
-        } else if paused {
-            if let Ok(assignment) = consumer.assignment() {
-                let _ = consumer.resume(&assignment);
-            }
-            paused = false;
-        }
     }
     shared.available.notify_waiters();
 }
@@ -203,7 +213,9 @@ pub(crate) struct KafkaSubscription {
 
 impl std::fmt::Debug for KafkaSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KafkaSubscription").field("names", &self.names).finish_non_exhaustive()
+        f.debug_struct("KafkaSubscription")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -246,7 +258,8 @@ impl Subscription for KafkaSubscription {
                         shared: Arc::clone(&self.shared),
                         pending: Some(p.clone()),
                     };
-                    let delivery = Delivery::new(p.message, p.attempt, Box::new(settle)).with_partition(p.tp.1);
+                    let delivery = Delivery::new(p.message, p.attempt, Box::new(settle))
+                        .with_partition(p.tp.1);
                     return Some(Ok(delivery));
                 }
             }
@@ -323,7 +336,9 @@ impl KafkaSettle {
     /// original: a crash in between repeats the message, never loses it.
     async fn move_to(&mut self, topic: &str, extra: Headers) -> Result<()> {
         let message = self.pending()?.message.clone();
-        self.clients.produce(&[message], Some(topic), Some(&extra)).await?;
+        self.clients
+            .produce(&[message], Some(topic), Some(&extra))
+            .await?;
         self.finish();
         Ok(())
     }
@@ -339,9 +354,16 @@ impl Settle for KafkaSettle {
 
     async fn nack(&mut self, delay: Option<Duration>, mut failure: Headers) -> Result<()> {
         let p = self.pending()?;
-        let due = Utc::now() + chrono::Duration::from_std(delay.unwrap_or_default()).unwrap_or_default();
-        failure.insert(headers::ATTEMPT.to_owned(), p.attempt.saturating_add(1).to_string());
-        failure.insert(headers::NOT_BEFORE.to_owned(), due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let due =
+            Utc::now() + chrono::Duration::from_std(delay.unwrap_or_default()).unwrap_or_default();
+        failure.insert(
+            headers::ATTEMPT.to_owned(),
+            p.attempt.saturating_add(1).to_string(),
+        );
+        failure.insert(
+            headers::NOT_BEFORE.to_owned(),
+            due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        );
         failure.insert(headers::ORIGIN_TOPIC.to_owned(), self.names.topic.clone());
         let retry = self.names.retry.clone();
         self.move_to(&retry, failure).await

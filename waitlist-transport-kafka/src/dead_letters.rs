@@ -23,7 +23,11 @@ pub(crate) struct KafkaDeadLetters {
 
 /// Reads up to `limit` records of the dead-letter topic after the replay
 /// group's committed offsets, without committing.
-fn read(clients: &Clients, names: &Names, limit: usize) -> Result<(BaseConsumer, Vec<OwnedMessage>)> {
+fn read(
+    clients: &Clients,
+    names: &Names,
+    limit: usize,
+) -> Result<(BaseConsumer, Vec<OwnedMessage>)> {
     let consumer: BaseConsumer = clients
         .config
         .consumer(&names.replay_group)
@@ -52,10 +56,17 @@ fn read(clients: &Clients, names: &Names, limit: usize) -> Result<(BaseConsumer,
             Offset::Offset(o) => o,
             _ => 0,
         };
-        let high = ends.iter().find(|(p, _)| *p == e.partition()).map_or(0, |(_, h)| *h);
+        let high = ends
+            .iter()
+            .find(|(p, _)| *p == e.partition())
+            .map_or(0, |(_, h)| *h);
         if from < high {
             remaining += high - from;
-            let _ = start.add_partition_offset(&names.dead_letters, e.partition(), Offset::Offset(from));
+            let _ = start.add_partition_offset(
+                &names.dead_letters,
+                e.partition(),
+                Offset::Offset(from),
+            );
         }
     }
     let mut out = Vec::new();
@@ -93,9 +104,10 @@ impl DeadLetterQueue for KafkaDeadLetters {
     /// attempt reset), then commits the replay group past them.
     async fn replay(&self, limit: usize) -> Result<usize> {
         let (clients, names) = (Arc::clone(&self.clients), self.names.clone());
-        let (consumer, records) = tokio::task::spawn_blocking(move || read(&clients, &names, limit))
-            .await
-            .map_err(|e| Error::Other(Box::new(e)))??;
+        let (consumer, records) =
+            tokio::task::spawn_blocking(move || read(&clients, &names, limit))
+                .await
+                .map_err(|e| Error::Other(Box::new(e)))??;
         let mut done = TopicPartitionList::new();
         for r in &records {
             let mut m = codec::message(r);
@@ -104,8 +116,11 @@ impl DeadLetterQueue for KafkaDeadLetters {
             extra.insert(headers::NOT_BEFORE.to_owned(), Utc::now().to_rfc3339());
             extra.insert(headers::ORIGIN_TOPIC.to_owned(), self.names.topic.clone());
             m.topic = self.names.topic.clone();
-            self.clients.produce(&[m], Some(&self.names.retry), Some(&extra)).await?;
-            let _ = done.add_partition_offset(r.topic(), r.partition(), Offset::Offset(r.offset() + 1));
+            self.clients
+                .produce(&[m], Some(&self.names.retry), Some(&extra))
+                .await?;
+            let _ =
+                done.add_partition_offset(r.topic(), r.partition(), Offset::Offset(r.offset() + 1));
         }
         let n = records.len();
         if n > 0 {

@@ -21,8 +21,11 @@
 //!   commit what is finished and drop what was fetched but not handed out;
 //!   deliveries still running for them are finished by their new owner
 //!   again (repeated, never lost).
-//! - Back-pressure: when the member's buffer is full, its partitions are
-//!   paused instead of buffering more.
+//! - Back-pressure: when the member's buffer is full it stops taking
+//!   records; librdkafka's prefetch queue is bounded
+//!   (`queued.max.messages.kbytes`, 16 MiB here), so fetching stops too and
+//!   memory stays bounded. (Pausing partitions lost records on the test
+//!   broker; see the crate's README section.)
 //! - Retries go to the group's retry topic with a not-before time; early
 //!   ones are held by the member without blocking other partitions. Dead
 //!   letters go to the group's dead-letter topic (see [`topics`]).

@@ -64,7 +64,11 @@ impl TopicCreator for AdminCreator {
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(15)));
         m::request("create_topics");
-        let results = self.0.create_topics(&new, &options).await.map_err(map_err)?;
+        let results = self
+            .0
+            .create_topics(&new, &options)
+            .await
+            .map_err(map_err)?;
         for r in results {
             match r {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -87,7 +91,9 @@ pub(crate) struct Clients {
 
 impl std::fmt::Debug for Clients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Clients").field("brokers", &self.config.brokers).finish_non_exhaustive()
+        f.debug_struct("Clients")
+            .field("brokers", &self.config.brokers)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,7 +121,11 @@ impl Clients {
             return Ok(());
         }
         let mut known = self.known.lock().await;
-        let missing: Vec<&str> = topics.iter().copied().filter(|t| !known.contains(*t)).collect();
+        let missing: Vec<&str> = topics
+            .iter()
+            .copied()
+            .filter(|t| !known.contains(*t))
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -128,7 +138,12 @@ impl Clients {
 
     /// Produces `messages` (to each message's topic, or `to` when given)
     /// with `extra` headers, and waits for every delivery report.
-    pub(crate) async fn produce(&self, messages: &[Message], to: Option<&str>, extra: Option<&Headers>) -> Result<()> {
+    pub(crate) async fn produce(
+        &self,
+        messages: &[Message],
+        to: Option<&str>,
+        extra: Option<&Headers>,
+    ) -> Result<()> {
         let limit = self.config.max_payload;
         if let Some(big) = messages.iter().find(|m| m.payload.len() > limit) {
             return Err(Error::TooLarge {

@@ -153,11 +153,19 @@ mod tests {
         t.finished(&tp, 0);
         t.finished(&tp, 2);
         t.finished(&tp, 3);
-        assert_eq!(t.to_commit(), vec![(tp.clone(), 1)], "offset 1 is unfinished");
+        assert_eq!(
+            t.to_commit(),
+            vec![(tp.clone(), 1)],
+            "offset 1 is unfinished"
+        );
         t.finished(&tp, 1);
         assert_eq!(t.to_commit(), vec![(tp.clone(), 4)]);
         t.finished(&tp, 4);
-        assert_eq!(t.to_commit(), vec![(tp, 5)], "all done: one past the highest");
+        assert_eq!(
+            t.to_commit(),
+            vec![(tp, 5)],
+            "all done: one past the highest"
+        );
     }
 
     #[test]

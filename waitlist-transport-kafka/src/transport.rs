@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use waitlist_core::transport::OrderingGuarantee;
 use waitlist_core::{
-    Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result, SubscribeOptions, Subscription,
+    Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result, SubscribeOptions,
+    Subscription,
 };
 
 use crate::config::KafkaConfig;
@@ -103,9 +104,16 @@ impl Queue for KafkaTransport {
         caps
     }
 
-    async fn subscribe(&self, topic: &str, group: &str, options: SubscribeOptions) -> Result<Box<dyn Subscription>> {
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>> {
         if group.is_empty() {
-            return Err(Error::Config("consumer group name must not be empty".into()));
+            return Err(Error::Config(
+                "consumer group name must not be empty".into(),
+            ));
         }
         let names = Names::new(topic, group);
         self.clients
@@ -116,7 +124,10 @@ impl Queue for KafkaTransport {
         let poller = tokio::spawn(consumer::poll(
             Arc::clone(&consumer),
             Arc::clone(&shared),
-            options.prefetch.max(1),
+            // Fetched-but-not-handed-out records the member may buffer before
+            // it pauses its partitions; well above the runtime's in-flight
+            // bound so that pausing does not thrash.
+            options.prefetch.max(1).saturating_mul(4).max(256),
             self.config().commit_interval,
             group.to_owned(),
         ));

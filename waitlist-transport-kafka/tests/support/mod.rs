@@ -12,7 +12,11 @@ use waitlist_core::conformance::Harness;
 use waitlist_core::Publisher;
 use waitlist_transport_kafka::{KafkaConfig, KafkaTransport, TopicCreator};
 
-type Request = (Vec<String>, i32, std::sync::mpsc::Sender<Result<(), String>>);
+type Request = (
+    Vec<String>,
+    i32,
+    std::sync::mpsc::Sender<Result<(), String>>,
+);
 
 /// A mock cluster of `brokers` brokers on a thread of its own (the mock API
 /// is not thread-safe); it lives for the rest of the test process. Returns
@@ -22,12 +26,18 @@ pub fn mock_cluster(brokers: i32) -> (String, Arc<dyn TopicCreator>) {
     let (boot_tx, boot_rx) = std::sync::mpsc::channel();
     let (req_tx, req_rx) = std::sync::mpsc::channel::<Request>();
     std::thread::spawn(move || {
-        let cluster: MockCluster<'static, DefaultProducerContext> = MockCluster::new(brokers).expect("mock cluster");
-        boot_tx.send(cluster.bootstrap_servers()).expect("bootstrap");
+        let cluster: MockCluster<'static, DefaultProducerContext> =
+            MockCluster::new(brokers).expect("mock cluster");
+        boot_tx
+            .send(cluster.bootstrap_servers())
+            .expect("bootstrap");
         for (topics, partitions, reply) in req_rx {
             let r = topics
                 .iter()
-                .try_for_each(|t| cluster.create_topic(t, partitions, 1).map_err(|e| e.to_string()));
+                .try_for_each(|t| match cluster.create_topic(t, partitions, 1) {
+                    Err(e) if !e.to_string().contains("TopicAlreadyExists") => Err(e.to_string()),
+                    _ => Ok(()),
+                });
             let _ = reply.send(r);
         }
     });
@@ -40,10 +50,19 @@ struct MockTopics(std::sync::Mutex<std::sync::mpsc::Sender<Request>>);
 
 #[async_trait::async_trait]
 impl TopicCreator for MockTopics {
-    async fn create(&self, topics: &[&str], partitions: i32, _replication: i32) -> waitlist_core::Result<()> {
+    async fn create(
+        &self,
+        topics: &[&str],
+        partitions: i32,
+        _replication: i32,
+    ) -> waitlist_core::Result<()> {
         let (tx, rx) = std::sync::mpsc::channel();
         let names = topics.iter().map(|t| (*t).to_owned()).collect();
-        self.0.lock().unwrap().send((names, partitions, tx)).expect("mock cluster thread");
+        self.0
+            .lock()
+            .unwrap()
+            .send((names, partitions, tx))
+            .expect("mock cluster thread");
         rx.recv()
             .expect("mock cluster reply")
             .map_err(waitlist_core::Error::Rejected)
@@ -58,7 +77,11 @@ pub fn config(brokers: &str) -> KafkaConfig {
     c
 }
 
-fn harness_on(config: KafkaConfig, creator: Option<Arc<dyn TopicCreator>>, prefix: &str) -> Harness {
+fn harness_on(
+    config: KafkaConfig,
+    creator: Option<Arc<dyn TopicCreator>>,
+    prefix: &str,
+) -> Harness {
     let make = move |c: KafkaConfig| match &creator {
         Some(cr) => KafkaTransport::with_topic_creator(c, Arc::clone(cr)),
         None => KafkaTransport::new(c),
