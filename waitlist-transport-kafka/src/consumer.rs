@@ -189,7 +189,7 @@ pub(crate) async fn poll(
         }
         if last_commit.elapsed() >= commit_every {
             last_commit = Instant::now();
-            let list = shared.lock().to_commit();
+            let list = shared.lock().take_commits();
             if !list.is_empty() {
                 m::request("commit");
                 if let Err(e) = consumer.commit(&positions(&list), CommitMode::Async) {
@@ -271,7 +271,7 @@ impl Subscription for KafkaSubscription {
         let list = {
             let mut t = self.shared.lock();
             t.closed = true;
-            t.to_commit()
+            t.take_commits()
         };
         self.shared.stop.notify_waiters();
         self.shared.available.notify_waiters();

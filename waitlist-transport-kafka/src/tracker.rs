@@ -96,7 +96,7 @@ impl Tracker {
     }
 
     /// Positions to commit: partitions whose position moved forward.
-    pub(crate) fn to_commit(&mut self) -> Vec<(Tp, i64)> {
+    pub(crate) fn take_commits(&mut self) -> Vec<(Tp, i64)> {
         let mut out = Vec::new();
         for (tp, part) in &mut self.partitions {
             if !part.dirty {
@@ -154,15 +154,15 @@ mod tests {
         t.finished(&tp, 2);
         t.finished(&tp, 3);
         assert_eq!(
-            t.to_commit(),
+            t.take_commits(),
             vec![(tp.clone(), 1)],
             "offset 1 is unfinished"
         );
         t.finished(&tp, 1);
-        assert_eq!(t.to_commit(), vec![(tp.clone(), 4)]);
+        assert_eq!(t.take_commits(), vec![(tp.clone(), 4)]);
         t.finished(&tp, 4);
         assert_eq!(
-            t.to_commit(),
+            t.take_commits(),
             vec![(tp, 5)],
             "all done: one past the highest"
         );
