@@ -12,41 +12,63 @@ use waitlist_core::conformance::Harness;
 use waitlist_core::Publisher;
 use waitlist_transport_kafka::{KafkaConfig, KafkaTransport, TopicCreator};
 
-type Request = (
-    Vec<String>,
-    i32,
-    std::sync::mpsc::Sender<Result<(), String>>,
-);
+type Cluster = MockCluster<'static, DefaultProducerContext>;
+type Job = Box<dyn FnOnce(&Cluster) + Send>;
 
-/// A mock cluster of `brokers` brokers on a thread of its own (the mock API
-/// is not thread-safe); it lives for the rest of the test process. Returns
-/// its bootstrap servers and a topic creator that uses the mock's API (the
-/// mock has no CreateTopics request).
-pub fn mock_cluster(brokers: i32) -> (String, Arc<dyn TopicCreator>) {
-    let (boot_tx, boot_rx) = std::sync::mpsc::channel();
-    let (req_tx, req_rx) = std::sync::mpsc::channel::<Request>();
-    std::thread::spawn(move || {
-        let cluster: MockCluster<'static, DefaultProducerContext> =
-            MockCluster::new(brokers).expect("mock cluster");
-        boot_tx
-            .send(cluster.bootstrap_servers())
-            .expect("bootstrap");
-        for (topics, partitions, reply) in req_rx {
-            let r = topics
-                .iter()
-                .try_for_each(|t| match cluster.create_topic(t, partitions, 1) {
-                    Err(e) if !e.to_string().contains("TopicAlreadyExists") => Err(e.to_string()),
-                    _ => Ok(()),
-                });
-            let _ = reply.send(r);
-        }
-    });
-    let boot = boot_rx.recv().expect("mock cluster thread");
-    (boot, Arc::new(MockTopics(std::sync::Mutex::new(req_tx))))
+/// A mock cluster on a thread of its own (the mock API is not thread-safe);
+/// it lives for the rest of the test process.
+#[derive(Clone)]
+pub struct Mock {
+    /// Bootstrap servers.
+    pub brokers: String,
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Mock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mock")
+            .field("brokers", &self.brokers)
+            .finish()
+    }
+}
+
+impl Mock {
+    /// Starts a cluster of `brokers` brokers.
+    pub fn start(brokers: i32) -> Self {
+        let (boot_tx, boot_rx) = std::sync::mpsc::channel();
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            let cluster: Cluster = MockCluster::new(brokers).expect("mock cluster");
+            boot_tx
+                .send(cluster.bootstrap_servers())
+                .expect("bootstrap");
+            for job in rx {
+                job(&cluster);
+            }
+        });
+        let brokers = boot_rx.recv().expect("mock cluster thread");
+        Self { brokers, jobs }
+    }
+
+    /// Runs `f` on the cluster and returns its result.
+    pub fn run<R: Send + 'static>(&self, f: impl FnOnce(&Cluster) -> R + Send + 'static) -> R {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.jobs
+            .send(Box::new(move |c| {
+                let _ = tx.send(f(c));
+            }))
+            .expect("mock cluster thread");
+        rx.recv().expect("mock cluster reply")
+    }
+
+    /// A topic creator using the mock's API (the mock has no CreateTopics).
+    pub fn creator(&self) -> Arc<dyn TopicCreator> {
+        Arc::new(MockTopics(std::sync::Mutex::new(self.clone())))
+    }
 }
 
 #[derive(Debug)]
-struct MockTopics(std::sync::Mutex<std::sync::mpsc::Sender<Request>>);
+struct MockTopics(std::sync::Mutex<Mock>);
 
 #[async_trait::async_trait]
 impl TopicCreator for MockTopics {
@@ -56,17 +78,23 @@ impl TopicCreator for MockTopics {
         partitions: i32,
         _replication: i32,
     ) -> waitlist_core::Result<()> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let names = topics.iter().map(|t| (*t).to_owned()).collect();
-        self.0
-            .lock()
-            .unwrap()
-            .send((names, partitions, tx))
-            .expect("mock cluster thread");
-        rx.recv()
-            .expect("mock cluster reply")
-            .map_err(waitlist_core::Error::Rejected)
+        let names: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+        let mock = self.0.lock().unwrap().clone();
+        mock.run(move |c| {
+            names
+                .iter()
+                .try_for_each(|t| match c.create_topic(t, partitions, 1) {
+                    Err(e) if !e.to_string().contains("TopicAlreadyExists") => Err(e.to_string()),
+                    _ => Ok(()),
+                })
+        })
+        .map_err(waitlist_core::Error::Rejected)
     }
+}
+
+/// A transport on `mock` with the test settings.
+pub fn mock_transport(mock: &Mock) -> KafkaTransport {
+    KafkaTransport::with_topic_creator(config(&mock.brokers), mock.creator()).expect("transport")
 }
 
 /// Test settings on `brokers`: few partitions, fast commits.
@@ -114,8 +142,12 @@ fn harness_on(
 
 /// The conformance harness on a fresh mock cluster.
 pub async fn mock_harness() -> Option<Harness> {
-    let (boot, creator) = mock_cluster(3);
-    Some(harness_on(config(&boot), Some(creator), "mock"))
+    let mock = Mock::start(3);
+    Some(harness_on(
+        config(&mock.brokers),
+        Some(mock.creator()),
+        "mock",
+    ))
 }
 
 /// The conformance harness on the real broker, or `None` if it is down.
