@@ -10,6 +10,8 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 scripts/services.sh up
 # What the service scripts set up for the tests (see scripts/services.d).
 export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/waitlist-test}
+export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
+export SMTP_TEST_PORT=${SMTP_TEST_PORT:-2525}
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -23,6 +25,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quie
 echo "== example local_queue"
 cargo run --quiet --example local_queue > target/local_queue.out
 tail -n 4 target/local_queue.out
+
+echo "== example kafka_worker --demo (against the local broker)"
+cargo run --quiet --example kafka_worker --features kafka,webhooks -- --demo > target/kafka_worker.out
+grep -q "Kafka event consumer server configuration" target/kafka_worker.out
+tail -n 6 target/kafka_worker.out
 
 echo "== cargo test"
 cargo test --workspace --doc --all-features

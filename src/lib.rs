@@ -15,19 +15,25 @@ pub use waitlist_transport_amqp as amqp;
 #[cfg(feature = "amqp")]
 pub use waitlist_transport_amqp::{AmqpConfig, AmqpTransport};
 
+/// The Kafka transport (feature `kafka`).
+#[cfg(feature = "kafka")]
+pub use waitlist_transport_kafka as kafka;
+#[cfg(feature = "kafka")]
+pub use waitlist_transport_kafka::{KafkaConfig, KafkaTransport};
+
 /// The names most host services need, in one import.
 pub mod prelude {
-    pub use waitlist_core::events::topics;
-    pub use waitlist_core::events::{Envelope, EventData, FlatEvent};
     pub use waitlist_core::domain::{
         consumer_groups, DomainConfig, DomainEventPublisher, DomainServices, JobProducer,
     };
+    pub use waitlist_core::events::topics;
+    pub use waitlist_core::events::{Envelope, EventData, FlatEvent};
     pub use waitlist_core::publish::EventPublisher;
-    pub use waitlist_core::templates::TemplateRenderer;
     pub use waitlist_core::runtime::{
         handler_fn, ConsumerGroup, Context, Handler, MemoryIdempotencyStore, Outcome, RetryPolicy,
         Router, RunningGroup,
     };
+    pub use waitlist_core::templates::TemplateRenderer;
     pub use waitlist_core::transport::OrderingGuarantee;
     pub use waitlist_core::{Error, Message, Publisher, Queue, Result};
 

@@ -1,6 +1,9 @@
 //! Interoperability with another AMQP client (Python `pika`, from the
 //! project's virtualenv): messages in the documents' JSON cross both ways.
 
+// Tests fail by panicking: unwrap is the assertion here.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::path::PathBuf;
@@ -26,6 +29,9 @@ const SIGNED_UP: &str = r#"{
   },
   "timestamp": "2025-01-01T12:00:00Z"
 }"#;
+
+/// What the handler saw: the event, its `x-origin` header and its key.
+type Seen = (Envelope<UserSignedUp>, String, Option<String>);
 
 fn python() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -69,7 +75,7 @@ async fn message_published_by_pika_is_handled_by_the_sdk() {
         return;
     };
     let topic = format!("interop-in-{}", uuid::Uuid::new_v4().simple());
-    let seen: Arc<Mutex<Vec<(Envelope<UserSignedUp>, String, Option<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let s = Arc::clone(&seen);
     let router = Router::new().on(handler_fn(
         move |e: Envelope<UserSignedUp>, ctx: Context| {
@@ -109,7 +115,7 @@ async fn message_published_by_pika_is_handled_by_the_sdk() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let report = group.shutdown(Duration::from_secs(5)).await;
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "the SDK must handle the message pika sent");
     let (event, origin, key) = &seen[0];
     assert_eq!(event.id, "550e8400-e29b-41d4-a716-446655440000");

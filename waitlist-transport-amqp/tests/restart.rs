@@ -2,6 +2,9 @@
 //! published before or after is lost. A test binary of its own, because the
 //! restart disturbs every other test using the broker.
 
+// Tests fail by panicking: unwrap is the assertion here.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;

@@ -35,7 +35,7 @@ async fn consume(
         move |e: Envelope<serde_json::Value>, _ctx: Context| {
             let s = Arc::clone(&s);
             async move {
-                s.lock().unwrap().insert(e.id);
+                s.lock().expect("lock").insert(e.id);
                 Outcome::Done
             }
         },
@@ -49,14 +49,14 @@ async fn consume(
 
 async fn wait_for(seen: &Arc<Mutex<HashSet<String>>>, n: usize) {
     for _ in 0..1200 {
-        if seen.lock().unwrap().len() >= n {
+        if seen.lock().expect("lock").len() >= n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!(
         "only {} of {n} messages handled",
-        seen.lock().unwrap().len()
+        seen.lock().expect("lock").len()
     );
 }
 
@@ -65,7 +65,7 @@ async fn produce_request_errors_are_retried_and_nothing_is_lost() {
     let mock = Mock::start(3);
     let t = mock_transport(&mock);
     let topic = "faults-produce";
-    t.create_topics(&[topic]).await.unwrap();
+    t.create_topics(&[topic]).await.expect("kafka operation");
     mock.run(|c| {
         let errors = [
             RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
@@ -94,7 +94,9 @@ async fn failed_offset_commits_repeat_work_but_lose_nothing() {
         let errors = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT; 20];
         c.request_errors(RDKafkaApiKey::OffsetCommit, &errors);
     });
-    t.publish(messages(topic, 200)).await.unwrap();
+    t.publish(messages(topic, 200))
+        .await
+        .expect("kafka operation");
     wait_for(&seen, 200).await;
     group.shutdown(Duration::from_secs(10)).await;
     mock.run(|c| c.clear_request_errors(RDKafkaApiKey::OffsetCommit));
@@ -104,9 +106,9 @@ async fn failed_offset_commits_repeat_work_but_lose_nothing() {
     let group = consume(&t, topic, &again).await;
     t.publish(messages(topic, 201).split_off(200))
         .await
-        .unwrap();
+        .expect("kafka operation");
     for _ in 0..1200 {
-        if again.lock().unwrap().contains("m200") {
+        if again.lock().expect("lock").contains("m200") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -114,8 +116,8 @@ async fn failed_offset_commits_repeat_work_but_lose_nothing() {
     group.shutdown(Duration::from_secs(10)).await;
     let all: HashSet<String> = seen
         .lock()
-        .unwrap()
-        .union(&again.lock().unwrap())
+        .expect("no panic")
+        .union(&again.lock().expect("lock"))
         .cloned()
         .collect();
     assert!(
@@ -132,7 +134,9 @@ async fn broker_down_and_up_loses_nothing() {
     let topic = "faults-down";
     let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
     let group = consume(&t, topic, &seen).await;
-    t.publish(messages(topic, 100)).await.unwrap();
+    t.publish(messages(topic, 100))
+        .await
+        .expect("kafka operation");
     mock.run(|c| c.broker_down(1)).expect("broker down");
     let publisher = t.clone();
     let during = tokio::spawn(async move {
@@ -146,7 +150,7 @@ async fn broker_down_and_up_loses_nothing() {
     mock.run(|c| c.broker_up(1)).expect("broker up");
     during
         .await
-        .unwrap()
+        .expect("no panic")
         .expect("publish completes once the broker is back");
     wait_for(&seen, 200).await;
     group.shutdown(Duration::from_secs(10)).await;

@@ -159,7 +159,12 @@ impl MemoryBus {
     /// Adds `message` to `group`, waiting for space until `deadline`.
     /// Gives the message back if the group is a backlog that was handed over
     /// meanwhile (the caller picks its targets again).
-    async fn push(&self, group: &Group, message: Message, deadline: Instant) -> Result<Option<Message>> {
+    async fn push(
+        &self,
+        group: &Group,
+        message: Message,
+        deadline: Instant,
+    ) -> Result<Option<Message>> {
         loop {
             let space = group.space.notified();
             tokio::pin!(space);

@@ -64,7 +64,12 @@ impl RecordingEmailProvider {
 #[async_trait]
 impl EmailProvider for RecordingEmailProvider {
     async fn send_email(&self, message: &EmailMessage) -> Result<SendReceipt, ProviderError> {
-        if let Some(err) = self.failures.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        if let Some(err) = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+        {
             return Err(err);
         }
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());

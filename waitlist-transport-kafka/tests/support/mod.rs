@@ -79,7 +79,7 @@ impl TopicCreator for MockTopics {
         _replication: i32,
     ) -> waitlist_core::Result<()> {
         let names: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
-        let mock = self.0.lock().unwrap().clone();
+        let mock = self.0.lock().expect("lock").clone();
         mock.run(move |c| {
             names
                 .iter()
