@@ -13,10 +13,13 @@
 //! (`scripts/services.sh up`); `AMQP_URL` selects the broker,
 //! `BENCH_MESSAGES` and `BENCH_ROUNDS` the size.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{env_usize, full_run, median, signed_up_messages};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -30,28 +33,6 @@ use waitlist::prelude::*;
 use waitlist::{AmqpConfig, AmqpTransport};
 
 const BATCH: usize = 500;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn messages(topic: &str, n: usize) -> Vec<Message> {
-    (0..n)
-        .map(|i| {
-            let campaign = format!("campaign-{:04}", i % 64);
-            let data = UserSignedUp {
-                user_id: format!("user-{i:08}"),
-                campaign_id: campaign.clone(),
-                email: format!("user{i}@example.com"),
-            };
-            Message::from_envelope(topic, &Envelope::new("account-0001", campaign, data))
-                .expect("encode")
-        })
-        .collect()
-}
 
 async fn raw_publish(conn: &Connection, exchange: &str, msgs: &[Message]) -> Duration {
     let ch = conn.create_channel().await.expect("channel");
@@ -165,13 +146,8 @@ async fn sdk_consume(t: &AmqpTransport, topic: &str, group: &str, n: usize) -> D
     elapsed
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = !full_run();
     let n = if quick {
         500
     } else {
@@ -202,7 +178,7 @@ fn main() {
         let group = "bench";
         t.declare_group(&topic, group).await.expect("declare");
         let names = t.names(&topic, group);
-        let msgs = messages(&topic, n);
+        let msgs = signed_up_messages(&topic, n);
         let purge = || async {
             let ch = raw.create_channel().await.expect("channel");
             ch.queue_purge(names.queue.as_str().into(), QueuePurgeOptions::default())

@@ -10,39 +10,17 @@
 //! Run: `cargo bench --bench memory_bus` (`BENCH_EVENTS`, `BENCH_ROUNDS`
 //! override the defaults of 50 000 events and 5 rounds).
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::{env_usize, full_run, median, signed_up_messages};
 use tokio::sync::Notify;
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn messages(n: usize) -> Vec<Message> {
-    (0..n)
-        .map(|i| {
-            let campaign = format!("campaign-{:04}", i % 64);
-            let data = UserSignedUp {
-                user_id: format!("user-{i:08}"),
-                campaign_id: campaign.clone(),
-                email: format!("user{i}@example.com"),
-            };
-            Message::from_envelope(
-                topics::DOMAIN_EVENTS,
-                &Envelope::new("account-0001", campaign, data),
-            )
-            .expect("encode")
-        })
-        .collect()
-}
 
 async fn sdk_round(msgs: &[Message]) -> Duration {
     let n = msgs.len();
@@ -150,14 +128,9 @@ async fn channel_pool_round(payloads: &[Bytes]) -> Duration {
     elapsed
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     // `cargo test --benches` runs benches with `--bench` absent: keep it short then.
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = !full_run();
     let n = if quick {
         2_000
     } else {
@@ -172,7 +145,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let msgs = messages(n);
+    let msgs = signed_up_messages(topics::DOMAIN_EVENTS, n);
     let payloads: Vec<Bytes> = msgs.iter().map(|m| m.payload.clone()).collect();
     let avg = payloads.iter().map(Bytes::len).sum::<usize>() / n;
     let (mut sdk, mut raw, mut pool) = (Vec::new(), Vec::new(), Vec::new());

@@ -1,7 +1,7 @@
 //! Granting rewards for referrals and delivering them exactly once.
 
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{Clock, DomainError, DomainEventPublisher, EmailSend, EmailService, SystemClock};
 use crate::events::{EmailKind, RewardDeliveryMethod, RewardEarned};
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, Recorder};
 use crate::store::{CampaignStore, DeliveryClaim, DeliveryStatus, RewardStore, UserReward};
 
 /// What a reward webhook receives.
@@ -41,8 +41,7 @@ pub trait RewardWebhook: Send + Sync + Debug {
 /// Records reward webhooks instead of calling out; can be told to fail.
 #[derive(Debug, Default)]
 pub struct RecordingRewardWebhook {
-    delivered: Mutex<Vec<RewardWebhookPayload>>,
-    failures: Mutex<Vec<ProviderError>>,
+    recorder: Recorder<RewardWebhookPayload>,
 }
 
 impl RecordingRewardWebhook {
@@ -53,38 +52,19 @@ impl RecordingRewardWebhook {
 
     /// Makes the next deliveries fail with `errors`, in order.
     pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut errors: Vec<ProviderError> = errors.into_iter().collect();
-        errors.reverse();
-        errors.append(&mut f);
-        *f = errors;
+        self.recorder.fail_next(errors);
     }
 
     /// Every payload accepted so far.
     pub fn delivered(&self) -> Vec<RewardWebhookPayload> {
-        self.delivered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.recorder.accepted()
     }
 }
 
 #[async_trait]
 impl RewardWebhook for RecordingRewardWebhook {
     async fn deliver(&self, payload: &RewardWebhookPayload) -> Result<(), ProviderError> {
-        if let Some(err) = self
-            .failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-        {
-            return Err(err);
-        }
-        self.delivered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(payload.clone());
-        Ok(())
+        self.recorder.record(payload).map(|_| ())
     }
 }
 

@@ -1,11 +1,10 @@
 //! Email provider trait and a recording provider.
 
 use std::fmt::Debug;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{ProviderError, SendReceipt};
+use super::{ProviderError, Recorder, SendReceipt};
 
 /// One email to send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,8 +37,7 @@ pub trait EmailProvider: Send + Sync + Debug {
 /// Records every email instead of sending it; can be told to fail.
 #[derive(Debug, Default)]
 pub struct RecordingEmailProvider {
-    sent: Mutex<Vec<EmailMessage>>,
-    failures: Mutex<Vec<ProviderError>>,
+    recorder: Recorder<EmailMessage>,
 }
 
 impl RecordingEmailProvider {
@@ -50,32 +48,21 @@ impl RecordingEmailProvider {
 
     /// Makes the next sends fail with `errors`, in order.
     pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        f.extend(errors);
-        f.reverse();
+        self.recorder.fail_next(errors);
     }
 
     /// Every email accepted so far.
     pub fn sent(&self) -> Vec<EmailMessage> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.recorder.accepted()
     }
 }
 
 #[async_trait]
 impl EmailProvider for RecordingEmailProvider {
     async fn send_email(&self, message: &EmailMessage) -> Result<SendReceipt, ProviderError> {
-        if let Some(err) = self
-            .failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-        {
-            return Err(err);
-        }
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        sent.push(message.clone());
+        let n = self.recorder.record(message)?;
         Ok(SendReceipt {
-            provider_id: Some(format!("recorded-{}", sent.len())),
+            provider_id: Some(format!("recorded-{n}")),
         })
     }
 }

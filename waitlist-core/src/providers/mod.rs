@@ -4,12 +4,14 @@
 
 pub mod email;
 pub mod push;
+mod recorder;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 pub mod whatsapp;
 
 pub use email::{EmailMessage, EmailProvider, RecordingEmailProvider};
 pub use push::{PushMessage, PushProvider, RecordingPushProvider};
+pub use recorder::Recorder;
 #[cfg(feature = "smtp")]
 pub use smtp::{SmtpConfig, SmtpConfigError, SmtpEmailProvider, SmtpTls};
 pub use whatsapp::{RecordingWhatsappProvider, WhatsappMessage, WhatsappProvider};

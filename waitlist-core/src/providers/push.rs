@@ -1,11 +1,10 @@
 //! Push notification provider trait and a recording provider.
 
 use std::fmt::Debug;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{ProviderError, SendReceipt};
+use super::{ProviderError, Recorder, SendReceipt};
 
 /// One push notification to send.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -36,8 +35,7 @@ pub trait PushProvider: Send + Sync + Debug {
 /// Records every push notification instead of sending it; can be told to fail.
 #[derive(Debug, Default)]
 pub struct RecordingPushProvider {
-    sent: Mutex<Vec<PushMessage>>,
-    failures: Mutex<Vec<ProviderError>>,
+    recorder: Recorder<PushMessage>,
 }
 
 impl RecordingPushProvider {
@@ -48,34 +46,21 @@ impl RecordingPushProvider {
 
     /// Makes the next sends fail with `errors`, in order.
     pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut errors: Vec<_> = errors.into_iter().collect();
-        errors.reverse();
-        errors.append(&mut f);
-        *f = errors;
+        self.recorder.fail_next(errors);
     }
 
     /// Every notification accepted so far.
     pub fn sent(&self) -> Vec<PushMessage> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.recorder.accepted()
     }
 }
 
 #[async_trait]
 impl PushProvider for RecordingPushProvider {
     async fn send_push(&self, message: &PushMessage) -> Result<SendReceipt, ProviderError> {
-        if let Some(err) = self
-            .failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-        {
-            return Err(err);
-        }
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        sent.push(message.clone());
+        let n = self.recorder.record(message)?;
         Ok(SendReceipt {
-            provider_id: Some(format!("push-{}", sent.len())),
+            provider_id: Some(format!("push-{n}")),
         })
     }
 }

@@ -1,11 +1,10 @@
 //! WhatsApp provider trait and a recording provider.
 
 use std::fmt::Debug;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{ProviderError, SendReceipt};
+use super::{ProviderError, Recorder, SendReceipt};
 
 /// One WhatsApp message to send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -32,8 +31,7 @@ pub trait WhatsappProvider: Send + Sync + Debug {
 /// Records every WhatsApp message instead of sending it; can be told to fail.
 #[derive(Debug, Default)]
 pub struct RecordingWhatsappProvider {
-    sent: Mutex<Vec<WhatsappMessage>>,
-    failures: Mutex<Vec<ProviderError>>,
+    recorder: Recorder<WhatsappMessage>,
 }
 
 impl RecordingWhatsappProvider {
@@ -44,34 +42,21 @@ impl RecordingWhatsappProvider {
 
     /// Makes the next sends fail with `errors`, in order.
     pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut errors: Vec<_> = errors.into_iter().collect();
-        errors.reverse();
-        errors.append(&mut f);
-        *f = errors;
+        self.recorder.fail_next(errors);
     }
 
     /// Every message accepted so far.
     pub fn sent(&self) -> Vec<WhatsappMessage> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.recorder.accepted()
     }
 }
 
 #[async_trait]
 impl WhatsappProvider for RecordingWhatsappProvider {
     async fn send_whatsapp(&self, message: &WhatsappMessage) -> Result<SendReceipt, ProviderError> {
-        if let Some(err) = self
-            .failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-        {
-            return Err(err);
-        }
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        sent.push(message.clone());
+        let n = self.recorder.record(message)?;
         Ok(SendReceipt {
-            provider_id: Some(format!("wa-{}", sent.len())),
+            provider_id: Some(format!("wa-{n}")),
         })
     }
 }

@@ -1,0 +1,82 @@
+//! What the recording providers share: the items they accepted, and the
+//! failures queued for their next calls.
+
+use std::sync::Mutex;
+
+use super::ProviderError;
+
+/// Records accepted items; answers queued failures first.
+#[derive(Debug)]
+pub struct Recorder<T> {
+    accepted: Mutex<Vec<T>>,
+    /// Queued failures, the next one last.
+    failures: Mutex<Vec<ProviderError>>,
+}
+
+impl<T> Default for Recorder<T> {
+    fn default() -> Self {
+        Self {
+            accepted: Mutex::new(Vec::new()),
+            failures: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<T: Clone> Recorder<T> {
+    /// Makes the next calls fail with `errors`, in order, after any failures
+    /// queued before.
+    pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
+        let mut queued = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut errors: Vec<ProviderError> = errors.into_iter().collect();
+        errors.reverse();
+        errors.append(&mut queued);
+        *queued = errors;
+    }
+
+    /// Every item accepted so far.
+    pub fn accepted(&self) -> Vec<T> {
+        self.accepted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Accepts `item` unless a failure is queued; returns how many items
+    /// were accepted so far.
+    ///
+    /// # Errors
+    /// The next queued failure.
+    pub fn record(&self, item: &T) -> Result<usize, ProviderError> {
+        if let Some(err) = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+        {
+            return Err(err);
+        }
+        let mut accepted = self.accepted.lock().unwrap_or_else(|e| e.into_inner());
+        accepted.push(item.clone());
+        Ok(accepted.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_failures_come_first_in_order_then_items_are_recorded() {
+        let r = Recorder::<u32>::default();
+        r.fail_next([ProviderError::Transient("a".into())]);
+        r.fail_next([
+            ProviderError::Permanent("b".into()),
+            ProviderError::Transient("c".into()),
+        ]);
+        assert_eq!(r.record(&1), Err(ProviderError::Transient("a".into())));
+        assert_eq!(r.record(&1), Err(ProviderError::Permanent("b".into())));
+        assert_eq!(r.record(&1), Err(ProviderError::Transient("c".into())));
+        assert_eq!(r.record(&7), Ok(1));
+        assert_eq!(r.accepted(), vec![7]);
+    }
+}
