@@ -100,6 +100,7 @@ async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let report = group.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(report.abandoned, 0, "nothing left unsettled at shutdown");
     assert!(
         handled.load(SeqCst) >= 100,
         "only {} of 100 handled after the connection was closed",
