@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     available: Notify,
     /// The member joined (first assignment) or stopped.
     joined: Notify,
+    /// A record was taken from the buffer: the poller may fetch again.
+    room: Notify,
     stop: Notify,
 }
 
@@ -181,6 +183,7 @@ pub(crate) async fn poll(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+            _ = shared.room.notified(), if full => {}
             _ = tokio::time::sleep(wake) => {}
             _ = shared.stop.notified() => break,
         }
@@ -252,6 +255,7 @@ impl Subscription for KafkaSubscription {
                 if let Some(p) = t.ready.pop_front() {
                     t.outstanding += 1;
                     drop(t);
+                    self.shared.room.notify_one();
                     let settle = KafkaSettle {
                         clients: Arc::clone(&self.clients),
                         names: Arc::clone(&self.names),

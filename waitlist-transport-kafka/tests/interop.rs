@@ -16,7 +16,7 @@ use waitlist_core::conformance::Harness;
 use waitlist_core::events::{Envelope, UserSignedUp};
 use waitlist_core::publish::EventPublisher;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
-use waitlist_core::{headers, Queue};
+use waitlist_core::{headers, Publisher as _, Queue};
 use waitlist_transport_kafka::codec::ID_HEADER;
 use waitlist_transport_kafka::KafkaTransport;
 
@@ -115,7 +115,7 @@ async fn produced_by_python_is_handled(test: &str, producer_script: &str, origin
             let s = Arc::clone(&s);
             async move {
                 let origin = ctx.headers().get("x-origin").cloned().unwrap_or_default();
-                let id = ctx.message().id.clone();
+                let id = ctx.message_id().to_owned();
                 s.lock()
                     .unwrap()
                     .push((e, origin, id, ctx.key().map(str::to_owned)));
@@ -164,7 +164,7 @@ async fn produced_by_python_is_handled(test: &str, producer_script: &str, origin
     assert_eq!(got_origin, origin);
     assert_eq!(key.as_deref(), Some("campaign-uuid"));
     assert_eq!(report.stats.done, 1);
-    t.shutdown().await;
+    t.close().await.unwrap();
 }
 
 /// The SDK publishes the documents' example; `consumer_script` reads it
@@ -203,7 +203,7 @@ async fn published_by_the_sdk_is_read(test: &str, consumer_script: &str) {
         body, original,
         "{consumer_script} must read the documents' JSON unchanged"
     );
-    t.shutdown().await;
+    t.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

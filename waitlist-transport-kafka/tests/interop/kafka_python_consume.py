@@ -16,6 +16,8 @@ consumer = KafkaConsumer(
     group_id=group,
     auto_offset_reset="earliest",
     enable_auto_commit=False,
+    # Pinned rather than probed: the request versions used do not depend on
+    # what the broker advertises.
     api_version=(2, 8, 0),
 )
 deadline = time.time() + 30

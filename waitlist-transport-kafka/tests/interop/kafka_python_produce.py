@@ -15,6 +15,8 @@ producer = KafkaProducer(
     bootstrap_servers=brokers.split(","),
     acks="all",
     linger_ms=0,
+    # Pinned rather than probed: the request versions used do not depend on
+    # what the broker advertises.
     api_version=(2, 8, 0),
 )
 future = producer.send(
