@@ -21,6 +21,11 @@ smtp_up() {
     log "smtp: aiosmtpd missing from $VENV (see scripts/requirements.txt)"
     return 1
   fi
+  if wait_port "$SMTP_TEST_PORT" 0; then
+    # Another checkout's server would keep the mail where these tests do not look.
+    log "smtp: 127.0.0.1:$SMTP_TEST_PORT is taken by another process; stop it or set SMTP_TEST_PORT"
+    return 1
+  fi
   # Python's Maildir creates its subfolders only for a new folder: make them all.
   mkdir -p "$SMTP_DIR/Maildir/tmp" "$SMTP_DIR/Maildir/new" "$SMTP_DIR/Maildir/cur"
   log "starting aiosmtpd on 127.0.0.1:$SMTP_TEST_PORT"
