@@ -15,11 +15,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{env_usize, full_run, median, signed_up_messages};
+use common::{env_usize, full_run, median, sdk_consume, signed_up_messages};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -27,7 +26,6 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties};
-use tokio::sync::Notify;
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
 use waitlist::{AmqpConfig, AmqpTransport};
@@ -116,36 +114,6 @@ async fn raw_consume(conn: &Connection, queue: &str, n: usize) -> Duration {
     elapsed
 }
 
-async fn sdk_consume(t: &AmqpTransport, topic: &str, group: &str, n: usize) -> Duration {
-    let handled = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(Notify::new());
-    let (h, f) = (Arc::clone(&handled), Arc::clone(&finished));
-    let router = Router::new().on(handler_fn(
-        move |e: Envelope<UserSignedUp>, _ctx: Context| {
-            let (h, f) = (Arc::clone(&h), Arc::clone(&f));
-            async move {
-                std::hint::black_box(&e);
-                if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                    f.notify_one();
-                }
-                Outcome::Done
-            }
-        },
-    ));
-    let started = Instant::now();
-    let queue: Arc<dyn Queue> = Arc::new(t.clone());
-    let g = ConsumerGroup::new(topic, group, router)
-        .workers(10)
-        .max_in_flight(100)
-        .start(queue)
-        .await
-        .expect("start");
-    finished.notified().await;
-    let elapsed = started.elapsed();
-    g.shutdown(Duration::from_secs(10)).await;
-    elapsed
-}
-
 fn main() {
     let quick = !full_run();
     let n = if quick {
@@ -198,7 +166,12 @@ fn main() {
             con_raw.push(n as f64 / raw_consume(&raw, &names.queue, n).await.as_secs_f64());
             purge().await;
             pub_sdk.push(n as f64 / sdk_publish(&t, &msgs).await.as_secs_f64());
-            con_sdk.push(n as f64 / sdk_consume(&t, &topic, group, n).await.as_secs_f64());
+            con_sdk.push(
+                n as f64
+                    / sdk_consume(Arc::new(t.clone()), &topic, group, n)
+                        .await
+                        .as_secs_f64(),
+            );
         }
         let (pr, ps, cr, cs) = (
             median(pub_raw),

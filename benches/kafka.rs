@@ -27,16 +27,14 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{env_usize, full_run, median, signed_up_messages};
+use common::{env_usize, full_run, median, sdk_consume, signed_up_messages};
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message as _;
-use tokio::sync::Notify;
 use waitlist::events::UserSignedUp;
 use waitlist::kafka::codec::ID_HEADER;
 use waitlist::prelude::*;
@@ -132,39 +130,6 @@ async fn raw_consume(config: &KafkaConfig, topic: &str, group: &str, n: usize) -
     elapsed
 }
 
-async fn sdk_consume(t: &KafkaTransport, topic: &str, group: &str, n: usize) -> Duration {
-    let handled = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(Notify::new());
-    let (h, f) = (Arc::clone(&handled), Arc::clone(&finished));
-    let router = Router::new().on(handler_fn(
-        move |e: Envelope<UserSignedUp>, _ctx: Context| {
-            let (h, f) = (Arc::clone(&h), Arc::clone(&f));
-            async move {
-                std::hint::black_box(&e);
-                if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                    f.notify_one();
-                }
-                Outcome::Done
-            }
-        },
-    ));
-    let started = Instant::now();
-    let queue: Arc<dyn Queue> = Arc::new(t.clone());
-    let g = ConsumerGroup::new(topic, group, router)
-        .workers(10)
-        .max_in_flight(100)
-        .start(queue)
-        .await
-        .expect("start");
-    if std::env::var_os("BENCH_VERBOSE").is_some() {
-        eprintln!("  sdk group started after {:?}", started.elapsed());
-    }
-    finished.notified().await;
-    let elapsed = started.elapsed();
-    g.shutdown(Duration::from_secs(10)).await;
-    elapsed
-}
-
 /// Whether something listens at the first of `brokers`.
 async fn reachable(brokers: &str) -> bool {
     let Some(addr) = brokers.split(',').next().map(str::trim) else {
@@ -236,9 +201,14 @@ fn main() {
             pub_sdk.push(n as f64 / sdk_publish(&t, &msgs).await.as_secs_f64());
             con_sdk.push(
                 n as f64
-                    / sdk_consume(&t, &sdk_topic, &format!("bench-sdk-{run}-{round}"), n)
-                        .await
-                        .as_secs_f64(),
+                    / sdk_consume(
+                        Arc::new(t.clone()),
+                        &sdk_topic,
+                        &format!("bench-sdk-{run}-{round}"),
+                        n,
+                    )
+                    .await
+                    .as_secs_f64(),
             );
         }
         let (pr, ps, cr, cs) = (

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{env_usize, full_run, median, signed_up_messages};
+use common::{counting_group, env_usize, full_run, median, signed_up_messages};
 use tokio::sync::Notify;
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
@@ -25,27 +25,8 @@ use waitlist::prelude::*;
 async fn sdk_round(msgs: &[Message]) -> Duration {
     let n = msgs.len();
     let bus = MemoryBus::new();
-    let handled = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(Notify::new());
-    let (h, f) = (Arc::clone(&handled), Arc::clone(&finished));
-    let router = Router::new().on(handler_fn(
-        move |e: Envelope<UserSignedUp>, _ctx: Context| {
-            let (h, f) = (Arc::clone(&h), Arc::clone(&f));
-            async move {
-                std::hint::black_box(&e);
-                if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                    f.notify_one();
-                }
-                Outcome::Done
-            }
-        },
-    ));
-    let group = ConsumerGroup::new(topics::DOMAIN_EVENTS, topics::EMAIL_WORKERS, router)
-        .workers(10)
-        .max_in_flight(100)
-        .start(Arc::new(bus.clone()))
-        .await
-        .expect("start");
+    let (group, finished) = counting_group(topics::DOMAIN_EVENTS, topics::EMAIL_WORKERS, n);
+    let group = group.start(Arc::new(bus.clone())).await.expect("start");
     let batches: Vec<Vec<Message>> = msgs.chunks(100).map(<[Message]>::to_vec).collect();
     let started = Instant::now();
     let publisher = bus.clone();

@@ -41,3 +41,51 @@ pub(crate) fn signed_up_messages(topic: &str, n: usize) -> Vec<Message> {
         })
         .collect()
 }
+
+/// A group of 10 workers (at most 100 in flight) on `topic` that decodes
+/// each `user.signed_up` envelope; the returned `Notify` fires when the
+/// `n`th one is handled.
+pub(crate) fn counting_group(
+    topic: &str,
+    group: &str,
+    n: usize,
+) -> (ConsumerGroup, std::sync::Arc<tokio::sync::Notify>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let handled = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(tokio::sync::Notify::new());
+    let f = Arc::clone(&finished);
+    let router = Router::new().on(handler_fn(
+        move |e: Envelope<UserSignedUp>, _ctx: Context| {
+            let (h, f) = (Arc::clone(&handled), Arc::clone(&f));
+            async move {
+                std::hint::black_box(&e);
+                if h.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    f.notify_one();
+                }
+                Outcome::Done
+            }
+        },
+    ));
+    let group = ConsumerGroup::new(topic, group, router)
+        .workers(10)
+        .max_in_flight(100);
+    (group, finished)
+}
+
+/// Time for a [`counting_group`] on `queue` to handle `n` messages already
+/// waiting on `topic` (group start included).
+pub(crate) async fn sdk_consume(
+    queue: std::sync::Arc<dyn Queue>,
+    topic: &str,
+    group: &str,
+    n: usize,
+) -> std::time::Duration {
+    let (group, finished) = counting_group(topic, group, n);
+    let started = std::time::Instant::now();
+    let running = group.start(queue).await.expect("start");
+    finished.notified().await;
+    let elapsed = started.elapsed();
+    running.shutdown(std::time::Duration::from_secs(10)).await;
+    elapsed
+}
