@@ -142,11 +142,7 @@ impl Queue for AmqpTransport {
         group: &str,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>> {
-        if group.is_empty() {
-            return Err(Error::Config(
-                "consumer group name must not be empty".into(),
-            ));
-        }
+        waitlist_core::transport::check_subscription(topic, group)?;
         let prefetch = u16::try_from(options.prefetch.max(1)).unwrap_or(u16::MAX);
         let mut sub = AmqpSubscription::new(
             Arc::clone(&self.inner),

@@ -110,11 +110,7 @@ impl Queue for KafkaTransport {
         group: &str,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>> {
-        if group.is_empty() {
-            return Err(Error::Config(
-                "consumer group name must not be empty".into(),
-            ));
-        }
+        waitlist_core::transport::check_subscription(topic, group)?;
         let names = Names::new(topic, group);
         self.clients
             .ensure_topics(&[&names.topic, &names.retry, &names.dead_letters])

@@ -251,11 +251,7 @@ impl Queue for MemoryBus {
         group: &str,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>> {
-        if group.is_empty() {
-            return Err(Error::Config(
-                "consumer group name must not be empty".into(),
-            ));
-        }
+        waitlist_core::transport::check_subscription(topic, group)?;
         let per_key = options.ordering == OrderingGuarantee::PerKey;
         let group = self.group_or_create(topic, group, per_key);
         Ok(Box::new(MemorySubscription {

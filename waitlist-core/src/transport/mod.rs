@@ -105,6 +105,23 @@ impl SubscribeOptions {
     }
 }
 
+/// Checks the names a transport is asked to subscribe with; every
+/// transport calls it first, so bad names fail the same way everywhere.
+///
+/// # Errors
+/// [`Error::Config`](crate::Error::Config) when the topic or the group name is empty.
+pub fn check_subscription(topic: &str, group: &str) -> Result<()> {
+    if topic.is_empty() {
+        return Err(crate::Error::Config("topic name must not be empty".into()));
+    }
+    if group.is_empty() {
+        return Err(crate::Error::Config(
+            "consumer group name must not be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The consuming side of a transport.
 #[async_trait]
 pub trait Queue: Send + Sync + Debug {
@@ -163,4 +180,18 @@ pub trait DeadLetterQueue: Send + Sync + Debug {
     /// # Errors
     /// If the broker is unreachable; messages not replayed stay dead-lettered.
     async fn replay(&self, limit: usize) -> Result<usize>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_subscription;
+
+    #[test]
+    fn empty_topic_or_group_is_a_configuration_error() {
+        assert!(check_subscription("domain-events", "email-workers").is_ok());
+        for (topic, group) in [("", "g"), ("t", "")] {
+            let err = check_subscription(topic, group).expect_err("empty name");
+            assert!(matches!(err, crate::Error::Config(_)), "{err}");
+        }
+    }
 }
