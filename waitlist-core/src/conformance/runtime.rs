@@ -41,6 +41,34 @@ async fn dead_letters(
     (dlq, listed)
 }
 
+/// When a counting handler counts: as it starts, or once it is done.
+#[derive(Clone, Copy)]
+enum When {
+    Before,
+    After,
+}
+
+/// A router whose handler counts in `counter` (before or after pausing for
+/// `pause`) and then succeeds.
+fn counting_router(counter: &Arc<AtomicUsize>, pause: Duration, when: When) -> Router {
+    let counter = Arc::clone(counter);
+    Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _ctx: Context| {
+        let counter = Arc::clone(&counter);
+        async move {
+            if matches!(when, When::Before) {
+                counter.fetch_add(1, SeqCst);
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            if matches!(when, When::After) {
+                counter.fetch_add(1, SeqCst);
+            }
+            Outcome::Done
+        }
+    }))
+}
+
 async fn start(h: &Harness, group: ConsumerGroup) -> crate::runtime::RunningGroup {
     match group.start(Arc::clone(&h.queue)).await {
         Ok(g) => g,
@@ -190,14 +218,7 @@ pub async fn dead_letter_after_max_attempts_then_replay(h: &Harness) {
 pub async fn malformed_payload_is_dead_lettered_and_consumer_continues(h: &Harness) {
     let (topic, group) = (h.name("malformed"), h.name("g"));
     let handled = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&handled);
-    let router = Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _ctx: Context| {
-        let c = Arc::clone(&c);
-        async move {
-            c.fetch_add(1, SeqCst);
-            Outcome::Done
-        }
-    }));
+    let router = counting_router(&handled, Duration::ZERO, When::After);
     let running = start(h, ConsumerGroup::new(&topic, &group, router)).await;
     let bad = Message::new(&topic, &b"\xff{not json"[..]).with_key("c1");
     let wrong_shape = Message::new(&topic, r#"{"id":"x","type":"conformance.test","account_id":"a","campaign_id":"c","data":{"seq":"NaN"},"timestamp":"2025-01-01T12:00:00Z"}"#).with_key("c1");
@@ -280,15 +301,7 @@ pub async fn duplicate_ids_run_the_handler_once(h: &Harness) {
 pub async fn graceful_shutdown_settles_in_flight_work(h: &Harness) {
     let (topic, group) = (h.name("shutdown"), h.name("g"));
     let started = Arc::new(AtomicUsize::new(0));
-    let s = Arc::clone(&started);
-    let router = Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _ctx: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            s.fetch_add(1, SeqCst);
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            Outcome::Done
-        }
-    }));
+    let router = counting_router(&started, Duration::from_millis(500), When::Before);
     let running = start(
         h,
         ConsumerGroup::new(&topic, &group, router)
@@ -322,15 +335,7 @@ pub async fn graceful_shutdown_settles_in_flight_work(h: &Harness) {
 pub async fn shutdown_deadline_abandons_work_for_redelivery(h: &Harness) {
     let (topic, group) = (h.name("deadline"), h.name("g"));
     let started = Arc::new(AtomicUsize::new(0));
-    let s = Arc::clone(&started);
-    let router = Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _ctx: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            s.fetch_add(1, SeqCst);
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Outcome::Done
-        }
-    }));
+    let router = counting_router(&started, Duration::from_secs(3600), When::Before);
     let running = start(h, ConsumerGroup::new(&topic, &group, router).workers(1)).await;
     let msg = test_message(&topic, "k", 1);
     h.publish(vec![msg.clone()]).await;
@@ -352,15 +357,7 @@ pub async fn shutdown_deadline_abandons_work_for_redelivery(h: &Harness) {
 pub async fn memory_stays_bounded_with_slow_handler(h: &Harness) {
     let (topic, group) = (h.name("bounded"), h.name("g"));
     let handled = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&handled);
-    let router = Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _ctx: Context| {
-        let c = Arc::clone(&c);
-        async move {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            c.fetch_add(1, SeqCst);
-            Outcome::Done
-        }
-    }));
+    let router = counting_router(&handled, Duration::from_millis(2), When::After);
     let running = start(
         h,
         ConsumerGroup::new(&topic, &group, router)
