@@ -10,55 +10,24 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use waitlist_core::conformance::interop::{self, USER_SIGNED_UP_EXAMPLE};
 use waitlist_core::conformance::Harness;
 use waitlist_core::events::{Envelope, UserSignedUp};
 use waitlist_core::publish::EventPublisher;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
 use waitlist_core::{headers, Queue};
 
-/// The documents' `user.signed_up` example.
-const SIGNED_UP: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "user.signed_up",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "user_id": "user-uuid",
-    "campaign_id": "campaign-uuid",
-    "email": "user@example.com"
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
 /// What the handler saw: the event, its `x-origin` header and its key.
 type Seen = (Envelope<UserSignedUp>, String, Option<String>);
 
 fn python() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let py = std::env::var_os("WAITLIST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
-    py.exists().then_some(py)
+    interop::python(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(name)
-}
-
-async fn run(py: &PathBuf, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(py)
-        .args(args)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn setup(test: &str) -> Option<(waitlist_transport_amqp::AmqpTransport, PathBuf)> {
@@ -96,7 +65,7 @@ async fn message_published_by_pika_is_handled_by_the_sdk() {
         .unwrap();
     let exchange = t.names(&topic, "email-workers").exchange;
     let url = t.config().url.clone();
-    run(
+    interop::run_python(
         &py,
         &[
             script("pika_publish.py").to_str().unwrap(),
@@ -104,7 +73,7 @@ async fn message_published_by_pika_is_handled_by_the_sdk() {
             &exchange,
             "550e8400-e29b-41d4-a716-446655440000",
             "campaign-uuid",
-            SIGNED_UP,
+            USER_SIGNED_UP_EXAMPLE,
         ],
     )
     .await;
@@ -135,14 +104,14 @@ async fn message_published_by_the_sdk_is_read_by_pika_with_its_headers() {
     };
     let topic = format!("interop-out-{}", uuid::Uuid::new_v4().simple());
     t.declare_group(&topic, "pika-reader").await.unwrap();
-    let event: Envelope<UserSignedUp> = serde_json::from_str(SIGNED_UP).unwrap();
+    let event: Envelope<UserSignedUp> = serde_json::from_str(USER_SIGNED_UP_EXAMPLE).unwrap();
     EventPublisher::new(Arc::new(t.clone()))
         .publish_event(&topic, &event)
         .await
         .unwrap();
     let queue = t.names(&topic, "pika-reader").queue;
     let url = t.config().url.clone();
-    let out = run(
+    let out = interop::run_python(
         &py,
         &[script("pika_get.py").to_str().unwrap(), &url, &queue],
     )
@@ -154,7 +123,7 @@ async fn message_published_by_the_sdk_is_read_by_pika_with_its_headers() {
     assert_eq!(got["headers"]["waitlist-key"], "campaign-uuid");
     assert_eq!(got["headers"][headers::EVENT_TYPE], "user.signed_up");
     let body: serde_json::Value = serde_json::from_str(got["body"].as_str().unwrap()).unwrap();
-    let original: serde_json::Value = serde_json::from_str(SIGNED_UP).unwrap();
+    let original: serde_json::Value = serde_json::from_str(USER_SIGNED_UP_EXAMPLE).unwrap();
     assert_eq!(
         body, original,
         "pika must read the documents' JSON unchanged"

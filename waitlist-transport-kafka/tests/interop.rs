@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use waitlist_core::conformance::interop::{self, USER_SIGNED_UP_EXAMPLE};
 use waitlist_core::conformance::Harness;
 use waitlist_core::events::{Envelope, UserSignedUp};
 use waitlist_core::publish::EventPublisher;
@@ -20,55 +21,18 @@ use waitlist_core::{headers, Publisher as _, Queue};
 use waitlist_transport_kafka::codec::ID_HEADER;
 use waitlist_transport_kafka::KafkaTransport;
 
-/// The documents' `user.signed_up` example.
-const SIGNED_UP: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "user.signed_up",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "user_id": "user-uuid",
-    "campaign_id": "campaign-uuid",
-    "email": "user@example.com"
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
 /// What the handler saw: the event, its `x-origin` header, its message id
 /// and its key.
 type Seen = (Envelope<UserSignedUp>, String, String, Option<String>);
 
 fn python() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let py = std::env::var_os("WAITLIST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
-    py.exists().then_some(py)
+    interop::python(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(name)
-}
-
-async fn run(py: &PathBuf, args: &[&str]) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::process::Command::new(py)
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{args:?} did not finish within 90 s"))
-    .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A transport on the broker at `KAFKA_BROKERS`, or `None` if it is down.
@@ -131,7 +95,7 @@ async fn produced_by_python_is_handled(test: &str, producer_script: &str, origin
         .await
         .unwrap();
     let brokers = t.config().brokers.clone();
-    run(
+    interop::run_python(
         &py,
         &[
             script(producer_script).to_str().unwrap(),
@@ -139,7 +103,7 @@ async fn produced_by_python_is_handled(test: &str, producer_script: &str, origin
             &topic,
             "550e8400-e29b-41d4-a716-446655440000",
             "campaign-uuid",
-            SIGNED_UP,
+            USER_SIGNED_UP_EXAMPLE,
         ],
     )
     .await;
@@ -174,7 +138,7 @@ async fn published_by_the_sdk_is_read(test: &str, consumer_script: &str) {
         return;
     };
     let topic = unique("interop-out");
-    let event: Envelope<UserSignedUp> = serde_json::from_str(SIGNED_UP).unwrap();
+    let event: Envelope<UserSignedUp> = serde_json::from_str(USER_SIGNED_UP_EXAMPLE).unwrap();
     // Publishing creates the topic.
     EventPublisher::new(Arc::new(t.clone()))
         .publish_event(&topic, &event)
@@ -182,7 +146,7 @@ async fn published_by_the_sdk_is_read(test: &str, consumer_script: &str) {
         .unwrap();
     let brokers = t.config().brokers.clone();
     let group = unique("python-reader");
-    let out = run(
+    let out = interop::run_python(
         &py,
         &[
             script(consumer_script).to_str().unwrap(),
@@ -198,7 +162,7 @@ async fn published_by_the_sdk_is_read(test: &str, consumer_script: &str) {
     assert_eq!(got["headers"][headers::EVENT_TYPE], "user.signed_up");
     assert_eq!(got["headers"][headers::CONTENT_TYPE], "application/json");
     let body: serde_json::Value = serde_json::from_str(got["body"].as_str().unwrap()).unwrap();
-    let original: serde_json::Value = serde_json::from_str(SIGNED_UP).unwrap();
+    let original: serde_json::Value = serde_json::from_str(USER_SIGNED_UP_EXAMPLE).unwrap();
     assert_eq!(
         body, original,
         "{consumer_script} must read the documents' JSON unchanged"

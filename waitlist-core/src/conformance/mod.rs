@@ -8,6 +8,7 @@
 //! Failures panic with a message that says which promise was broken.
 
 mod behaviour;
+pub mod interop;
 mod runtime;
 mod support;
 
