@@ -280,9 +280,13 @@ pub async fn duplicate_ids_run_the_handler_once(h: &Harness) {
     let other = test_message(&topic, "c1", 2);
     h.publish(vec![msg.clone(), msg.clone(), msg.clone(), other.clone()])
         .await;
-    wait_until("all four deliveries settled", WAIT, || {
+    // A broker that deduplicates ids itself delivers each id once; the
+    // runtime's store then has nothing left to catch.
+    let dedup = h.caps().deduplicates_ids;
+    let (deliveries, expected_duplicates) = if dedup { (2, 0) } else { (4, 2) };
+    wait_until("every delivery settled", WAIT, || {
         let s = running.stats();
-        s.done + s.duplicates == 4
+        s.done + s.duplicates == deliveries
     })
     .await;
     let calls = lock(&calls).clone();
@@ -292,7 +296,12 @@ pub async fn duplicate_ids_run_the_handler_once(h: &Harness) {
         "duplicate ran the handler again"
     );
     assert_eq!(calls.iter().filter(|id| **id == other.id).count(), 1);
-    assert_eq!(running.stats().duplicates, 2);
+    if dedup {
+        // Nothing more may arrive late either.
+        tokio::time::sleep(h.quiet).await;
+    }
+    assert_eq!(running.stats().duplicates, expected_duplicates);
+    assert_eq!(running.stats().done, 2);
     running.shutdown(WAIT).await;
 }
 

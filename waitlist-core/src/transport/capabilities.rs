@@ -27,6 +27,9 @@ pub struct Capabilities {
     pub restartable: bool,
     /// Largest payload in bytes the transport accepts.
     pub max_payload: usize,
+    /// The broker itself drops a message whose id it has seen recently
+    /// (SQS FIFO deduplication), so a re-published id may never be delivered.
+    pub deduplicates_ids: bool,
 }
 
 impl Capabilities {
@@ -39,6 +42,7 @@ impl Capabilities {
             persistent: false,
             restartable: false,
             max_payload: 256 * 1024,
+            deduplicates_ids: false,
         }
     }
 }

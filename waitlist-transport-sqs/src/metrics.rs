@@ -1,0 +1,68 @@
+//! Metrics of the SQS transport.
+//!
+//! Requests are counted where they leave: an interceptor on the AWS clients
+//! sees every attempt, the SDK's own retries included, so the counter is
+//! what AWS bills.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+/// Counter: API requests sent to SQS and SNS, by `service` and `op`
+/// (`SendMessageBatch`, `ReceiveMessage`, `PublishBatch`, ...).
+pub const REQUESTS: &str = "waitlist_sqs_requests_total";
+/// Counter: entries of a batch request the service refused, by `op`
+/// (each is retried on its own before its operation fails).
+pub const FAILED_ENTRIES: &str = "waitlist_sqs_failed_batch_entries_total";
+/// Counter: visibility extensions of messages whose handler is still running.
+pub const HEARTBEATS: &str = "waitlist_sqs_visibility_extensions_total";
+
+/// Requests sent by one transport (all its clones), readable in code.
+#[derive(Debug, Default)]
+pub struct RequestCounter {
+    total: AtomicU64,
+}
+
+impl RequestCounter {
+    /// Requests sent so far.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts every request attempt of the client it is installed on.
+#[derive(Debug, Clone)]
+pub(crate) struct CountRequests(pub(crate) Arc<RequestCounter>);
+
+impl Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "waitlist-count-requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.total.fetch_add(1, Ordering::Relaxed);
+        let (service, op) = cfg.load::<Metadata>().map_or_else(
+            || (String::from("unknown"), String::from("unknown")),
+            |m| (m.service().to_owned(), m.name().to_owned()),
+        );
+        metrics::counter!(REQUESTS, "service" => service, "op" => op).increment(1);
+        Ok(())
+    }
+}
+
+pub(crate) fn failed_entries(op: &'static str, n: usize) {
+    metrics::counter!(FAILED_ENTRIES, "op" => op).increment(n as u64);
+}
+
+pub(crate) fn heartbeats(n: usize) {
+    metrics::counter!(HEARTBEATS).increment(n as u64);
+}

@@ -1,0 +1,258 @@
+//! Deletes and visibility changes, batched across every delivery of the
+//! transport: requests for one queue that arrive within a short linger (or
+//! while earlier batches are in flight) share one `DeleteMessageBatch` or
+//! `ChangeMessageVisibilityBatch`. Each caller learns the outcome of its own
+//! entry; a refused entry is retried on its own, never reported as done.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use waitlist_core::{Error, Result};
+
+use crate::metrics as m;
+use crate::send::sdk_error;
+
+/// What to do with a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Op {
+    /// Delete it (ack).
+    Delete,
+    /// Make it visible again after this many seconds (0 = now).
+    Visibility(i32),
+}
+
+#[derive(Debug)]
+struct Request {
+    url: Arc<str>,
+    handle: String,
+    op: Op,
+    done: Option<oneshot::Sender<Result<()>>>,
+    tries: u32,
+}
+
+/// Handle to the batching task; cheap to clone, usable from `Drop`.
+#[derive(Debug, Clone)]
+pub(crate) struct Settler {
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+/// Settings of the batching task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SettlerConfig {
+    pub(crate) batch_size: usize,
+    pub(crate) linger: Duration,
+    pub(crate) max_in_flight: usize,
+    pub(crate) entry_retries: u32,
+}
+
+impl Settler {
+    /// Starts the batching task on the current runtime.
+    pub(crate) fn start(sqs: aws_sdk_sqs::Client, config: SettlerConfig) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(sqs, config, rx, tx.downgrade()));
+        Self { tx }
+    }
+
+    /// Applies `op` and waits for the outcome.
+    pub(crate) async fn apply(&self, url: &Arc<str>, handle: &str, op: Op) -> Result<()> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Request {
+                url: Arc::clone(url),
+                handle: handle.to_owned(),
+                op,
+                done: Some(done),
+                tries: 0,
+            })
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Applies `op` without waiting (heartbeats, releasing from `Drop`);
+    /// failures are logged.
+    pub(crate) fn fire(&self, url: &Arc<str>, handle: &str, op: Op) {
+        let _ = self.tx.send(Request {
+            url: Arc::clone(url),
+            handle: handle.to_owned(),
+            op,
+            done: None,
+            tries: 0,
+        });
+    }
+}
+
+async fn run(
+    sqs: aws_sdk_sqs::Client,
+    config: SettlerConfig,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    again: mpsc::WeakUnboundedSender<Request>,
+) {
+    let slots = Arc::new(Semaphore::new(config.max_in_flight));
+    let mut pending: HashMap<(Arc<str>, Op), Vec<Request>> = HashMap::new();
+    while let Some(first) = rx.recv().await {
+        add(&mut pending, first);
+        // Linger briefly so that concurrent settles share a request.
+        let deadline = tokio::time::Instant::now() + config.linger;
+        loop {
+            let full = pending.values().any(|v| v.len() >= config.batch_size);
+            if full {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => add(&mut pending, r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        for ((url, op), mut requests) in pending.drain() {
+            while !requests.is_empty() {
+                let rest = requests.split_off(requests.len().min(config.batch_size));
+                let batch = std::mem::replace(&mut requests, rest);
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    return;
+                };
+                let (sqs, url, again) = (sqs.clone(), Arc::clone(&url), again.clone());
+                tokio::spawn(async move {
+                    flush(&sqs, &url, op, batch, &again, config.entry_retries).await;
+                    drop(slot);
+                });
+            }
+        }
+    }
+}
+
+fn add(pending: &mut HashMap<(Arc<str>, Op), Vec<Request>>, r: Request) {
+    pending
+        .entry((Arc::clone(&r.url), r.op))
+        .or_default()
+        .push(r);
+}
+
+fn finish(r: Request, outcome: Result<()>) {
+    match r.done {
+        Some(done) => {
+            let _ = done.send(outcome);
+        }
+        None => {
+            if let Err(e) = outcome {
+                tracing::warn!(queue = %r.url, op = ?r.op, error = %e, "SQS visibility change failed");
+            }
+        }
+    }
+}
+
+/// One batch request; refused entries that may succeed go back to the queue.
+async fn flush(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    op: Op,
+    batch: Vec<Request>,
+    again: &mpsc::WeakUnboundedSender<Request>,
+    retries: u32,
+) {
+    let result = match op {
+        Op::Delete => delete(sqs, url, &batch).await,
+        Op::Visibility(secs) => change_visibility(sqs, url, &batch, secs).await,
+    };
+    let failed = match result {
+        Ok(failed) => failed,
+        Err(e) => {
+            let text = e.to_string();
+            for r in batch {
+                finish(r, Err(Error::Unavailable(text.clone())));
+            }
+            return;
+        }
+    };
+    if !failed.is_empty() {
+        m::failed_entries(
+            match op {
+                Op::Delete => "DeleteMessageBatch",
+                Op::Visibility(_) => "ChangeMessageVisibilityBatch",
+            },
+            failed.len(),
+        );
+    }
+    let mut failed: HashMap<usize, (String, bool)> = failed.into_iter().collect();
+    for (i, mut r) in batch.into_iter().enumerate() {
+        match failed.remove(&i) {
+            None => finish(r, Ok(())),
+            Some((reason, retry)) if retry && r.tries < retries => {
+                r.tries += 1;
+                match again.upgrade() {
+                    Some(tx) => {
+                        if let Err(mpsc::error::SendError(r)) = tx.send(r) {
+                            finish(r, Err(Error::Closed));
+                        }
+                    }
+                    None => finish(r, Err(Error::Closed)),
+                }
+                tracing::debug!(%reason, "batch entry refused; retrying it");
+            }
+            Some((reason, _)) => finish(r, Err(Error::Rejected(reason))),
+        }
+    }
+}
+
+type Failed = Vec<(usize, (String, bool))>;
+
+fn refused(id: &str, code: &str, message: Option<&str>, sender_fault: bool) -> (usize, (String, bool)) {
+    let retry = !sender_fault || code.contains("Throttl");
+    (
+        id.parse().unwrap_or(usize::MAX),
+        (format!("{code}: {}", message.unwrap_or_default()), retry),
+    )
+}
+
+async fn delete(sqs: &aws_sdk_sqs::Client, url: &str, batch: &[Request]) -> Result<Failed> {
+    use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+    let mut req = sqs.delete_message_batch().queue_url(url);
+    for (i, r) in batch.iter().enumerate() {
+        req = req.entries(
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(&r.handle)
+                .build()
+                .map_err(|e| Error::Rejected(e.to_string()))?,
+        );
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| sdk_error("DeleteMessageBatch", e))?;
+    Ok(out
+        .failed()
+        .iter()
+        .map(|f| refused(f.id(), f.code(), f.message(), f.sender_fault()))
+        .collect())
+}
+
+async fn change_visibility(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    batch: &[Request],
+    secs: i32,
+) -> Result<Failed> {
+    use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
+    let mut req = sqs.change_message_visibility_batch().queue_url(url);
+    for (i, r) in batch.iter().enumerate() {
+        req = req.entries(
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(&r.handle)
+                .visibility_timeout(secs)
+                .build()
+                .map_err(|e| Error::Rejected(e.to_string()))?,
+        );
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| sdk_error("ChangeMessageVisibilityBatch", e))?;
+    Ok(out
+        .failed()
+        .iter()
+        .map(|f| refused(f.id(), f.code(), f.message(), f.sender_fault()))
+        .collect())
+}
