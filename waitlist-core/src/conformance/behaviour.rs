@@ -48,7 +48,7 @@ pub async fn concurrent_publishers_lose_nothing(h: &Harness) {
     let mut expected = HashSet::new();
     let mut tasks = Vec::new();
     for p in 0..50 {
-        let msgs = plain_messages(&topic, 100, &format!("p{p}"));
+        let msgs = plain_messages(&topic, h.count(100), &format!("p{p}"));
         expected.extend(msgs.iter().map(|m| m.id.clone()));
         let publisher = Arc::clone(&h.publisher);
         tasks.push(tokio::spawn(async move {
@@ -143,7 +143,8 @@ pub async fn members_of_a_group_split_the_load(h: &Harness) {
     let (topic, group) = (h.name("split"), h.name("g"));
     let m1 = h.subscribe(&topic, &group).await;
     let m2 = h.subscribe(&topic, &group).await;
-    let msgs = plain_messages(&topic, 200, "s");
+    let total = h.count(200);
+    let msgs = plain_messages(&topic, total, "s");
     let expected: HashSet<String> = msgs.iter().map(|m| m.id.clone()).collect();
     h.publish(msgs).await;
     let quiet = h.quiet;
@@ -173,7 +174,7 @@ pub async fn members_of_a_group_split_the_load(h: &Harness) {
     let sa: HashSet<_> = a.iter().cloned().collect();
     let sb: HashSet<_> = b.iter().cloned().collect();
     assert!(sa.is_disjoint(&sb), "a message went to both members");
-    assert_eq!(a.len() + b.len(), 200, "each message exactly once");
+    assert_eq!(a.len() + b.len(), total, "each message exactly once");
     assert_eq!(&sa | &sb, expected, "union must be every message");
 }
 
@@ -274,7 +275,7 @@ pub async fn publisher_close_flushes(h: &Harness) {
     let mut expected = HashSet::new();
     let mut tasks = Vec::new();
     for t in 0..20 {
-        let msgs = plain_messages(&topic, 500, &format!("t{t}"));
+        let msgs = plain_messages(&topic, h.count(500), &format!("t{t}"));
         expected.extend(msgs.iter().map(|m| m.id.clone()));
         let p = Arc::clone(&publisher);
         tasks.push(tokio::spawn(async move {

@@ -110,10 +110,11 @@ pub async fn per_key_order_is_kept(h: &Harness) {
             .ordering(OrderingGuarantee::PerKey),
     )
     .await;
+    let total = h.count(1000);
     let mut msgs = Vec::new();
-    for seq in 0..(1000 / 16 + 1) {
+    for seq in 0..(total as u64 / 16 + 1) {
         for k in 0..16 {
-            if msgs.len() < 1000 {
+            if msgs.len() < total {
                 msgs.push(test_message(&topic, &format!("key-{k}"), seq));
             }
         }
@@ -121,8 +122,8 @@ pub async fn per_key_order_is_kept(h: &Harness) {
     for chunk in msgs.chunks(100) {
         h.publish(chunk.to_vec()).await;
     }
-    wait_until("1000 handled", WAIT * 2, || {
-        lock(&seen).values().map(Vec::len).sum::<usize>() >= 1000
+    wait_until("every message handled", WAIT * 2, || {
+        lock(&seen).values().map(Vec::len).sum::<usize>() >= total
     })
     .await;
     running.shutdown(WAIT).await;
@@ -374,7 +375,7 @@ pub async fn memory_stays_bounded_with_slow_handler(h: &Harness) {
             .max_in_flight(4),
     )
     .await;
-    let total = 500;
+    let total = h.count(500) as u64;
     let msgs: Vec<Message> = (0..total)
         .map(|i| test_message(&topic, &format!("k{}", i % 8), i))
         .collect();

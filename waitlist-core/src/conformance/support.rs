@@ -33,6 +33,10 @@ pub struct Harness {
     pub quiet: Duration,
     /// Prefix of the topic and group names the tests create.
     pub prefix: String,
+    /// Fraction of the volume tests' message counts to send (concurrency
+    /// stays the same): 1.0 on real brokers; lower for an emulator whose
+    /// cost grows with the backlog (moto's SQS is quadratic in it).
+    pub volume: f64,
 }
 
 impl fmt::Debug for Harness {
@@ -58,12 +62,18 @@ impl Harness {
             restart: None,
             quiet: Duration::from_millis(300),
             prefix: "conformance".to_owned(),
+            volume: 1.0,
         }
     }
 
     /// The transport's capabilities.
     pub fn caps(&self) -> Capabilities {
         self.queue.capabilities()
+    }
+
+    /// `n` scaled by [`volume`](Self::volume), at least 1.
+    pub fn count(&self, n: usize) -> usize {
+        ((n as f64 * self.volume).round() as usize).max(1)
     }
 
     /// A fresh name for a topic or group.

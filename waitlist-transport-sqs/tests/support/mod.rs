@@ -59,6 +59,10 @@ async fn harness(kind: QueueKind, prefix: &str) -> Option<Harness> {
     );
     h.prefix = prefix.into();
     h.quiet = Duration::from_millis(1500);
+    // moto's cost per request grows with a queue's backlog (every send
+    // recounts the queue), so the volume tests send a fifth of their
+    // messages here; concurrency is unchanged.
+    h.volume = 0.2;
     Some(h)
 }
 
