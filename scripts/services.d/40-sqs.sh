@@ -14,12 +14,12 @@ sqs_up() {
     log "sqs: already listening on 127.0.0.1:$SQS_TEST_PORT"
     return 0
   fi
-  if [ ! -x "$VENV/bin/moto_server" ]; then
+  if ! "$VENV/bin/python" -c "import moto.server" 2>/dev/null; then
     log "sqs: moto_server missing from $VENV (see scripts/requirements.txt)"
     return 1
   fi
   log "starting moto_server (SQS, SNS) on 127.0.0.1:$SQS_TEST_PORT"
-  nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$SQS_TEST_PORT" >"$RUN_DIR/moto.log" 2>&1 &
+  nohup "$VENV/bin/python" scripts/moto_server.py -H 127.0.0.1 -p "$SQS_TEST_PORT" >"$RUN_DIR/moto.log" 2>&1 &
   echo $! >"$SQS_PID"
   wait_port "$SQS_TEST_PORT" 60 || { log "sqs: port $SQS_TEST_PORT not open (see $RUN_DIR/moto.log)"; return 1; }
   log "sqs: up"

@@ -1,7 +1,8 @@
 //! Deletes and visibility changes, batched across every delivery of the
-//! transport: requests for one queue that arrive within a short linger (or
-//! while earlier batches are in flight) share one `DeleteMessageBatch` or
-//! `ChangeMessageVisibilityBatch`. Each caller learns the outcome of its own
+//! transport: requests for one queue that arrive together, or within a
+//! short linger while earlier batches are in flight, share one
+//! `DeleteMessageBatch` or `ChangeMessageVisibilityBatch`; a lone request
+//! goes at once. Each caller learns the outcome of its own
 //! entry; a refused entry is retried on its own, never reported as done.
 
 use std::collections::HashMap;
@@ -93,8 +94,14 @@ async fn run(
     let mut pending: HashMap<(Arc<str>, Op), Vec<Request>> = HashMap::new();
     while let Some(first) = rx.recv().await {
         add(&mut pending, first);
-        // Linger briefly so that concurrent settles share a request.
-        let deadline = tokio::time::Instant::now() + config.linger;
+        // With requests in flight, linger briefly so that concurrent settles
+        // share a request; otherwise go at once (a lone caller never waits).
+        let busy = slots.available_permits() < config.max_in_flight;
+        let linger = if busy { config.linger } else { Duration::ZERO };
+        while let Ok(r) = rx.try_recv() {
+            add(&mut pending, r);
+        }
+        let deadline = tokio::time::Instant::now() + linger;
         loop {
             let full = pending.values().any(|v| v.len() >= config.batch_size);
             if full {
