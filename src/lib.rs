@@ -21,6 +21,12 @@ pub use waitlist_transport_kafka as kafka;
 #[cfg(feature = "kafka")]
 pub use waitlist_transport_kafka::{KafkaConfig, KafkaTransport};
 
+/// The Amazon SQS transport, with SNS fan-out (feature `sqs`).
+#[cfg(feature = "sqs")]
+pub use waitlist_transport_sqs as sqs;
+#[cfg(feature = "sqs")]
+pub use waitlist_transport_sqs::{QueueKind, SqsConfig, SqsTransport};
+
 /// The names most host services need, in one import.
 pub mod prelude {
     pub use waitlist_core::domain::{

@@ -162,11 +162,11 @@ impl SqsSubscription {
     ) -> Self {
         let prefetch = options.prefetch.max(1);
         let batch = inner.config.batch_size;
-        // On a standard queue a second receiver would reorder what the
-        // first fetched; FIFO queues keep each key in one receiver anyway.
-        let receivers = if options.ordering == OrderingGuarantee::PerKey
-            && inner.config.kind == QueueKind::Standard
-        {
+        // A group that needs per-key order gets one receive in flight: on a
+        // standard queue a second receiver would reorder what the first
+        // fetched (FIFO queues keep order either way; one receiver costs
+        // them nothing, as a key's messages come one batch at a time).
+        let receivers = if options.ordering == OrderingGuarantee::PerKey {
             1
         } else {
             inner.config.receivers.min(prefetch.div_ceil(batch)).max(1)
