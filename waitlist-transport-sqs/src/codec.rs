@@ -234,8 +234,14 @@ mod tests {
         assert_eq!(back.id, "abc");
         assert_eq!(back.key.as_deref(), Some("campaign-1"));
         assert_eq!(back.payload, m.payload);
-        assert_eq!(back.headers.get("x-unicode").map(String::as_str), Some("ü\u{6e}ïcødé"));
-        assert_eq!(back.headers.get("waitlist-attempt").map(String::as_str), Some("2"));
+        assert_eq!(
+            back.headers.get("x-unicode").map(String::as_str),
+            Some("ü\u{6e}ïcødé")
+        );
+        assert_eq!(
+            back.headers.get("waitlist-attempt").map(String::as_str),
+            Some("2")
+        );
     }
 
     #[test]
@@ -259,7 +265,9 @@ mod tests {
     fn binary_payloads_travel_as_base64_and_size_is_enforced() {
         let m = Message::new("t", vec![0u8, 159, 146, 150, 1]);
         let e = encode(&m, &Headers::new(), 1 << 20).expect("encode");
-        assert!(e.attributes.contains(&(ENCODING_ATTR.into(), "base64".into())));
+        assert!(e
+            .attributes
+            .contains(&(ENCODING_ATTR.into(), "base64".into())));
         assert_eq!(round_trip(&m, &Headers::new()).payload, m.payload);
         let big = Message::new("t", "x".repeat(2000));
         match encode(&big, &Headers::new(), 1024) {
@@ -272,7 +280,10 @@ mod tests {
     fn a_key_sqs_cannot_carry_is_refused() {
         for key in ["", "a\u{1}b"] {
             let m = Message::new("t", "{}").with_key(key);
-            assert!(matches!(encode(&m, &Headers::new(), 1 << 20), Err(Error::Rejected(_))));
+            assert!(matches!(
+                encode(&m, &Headers::new(), 1 << 20),
+                Err(Error::Rejected(_))
+            ));
         }
     }
 

@@ -28,9 +28,9 @@ pub(crate) enum ClientSource {
     #[default]
     Environment,
     /// A loaded shared configuration.
-    Shared(aws_config::SdkConfig),
+    Shared(Box<aws_config::SdkConfig>),
     /// Ready service configurations.
-    Services(aws_sdk_sqs::Config, Option<aws_sdk_sns::Config>),
+    Services(Box<(aws_sdk_sqs::Config, Option<aws_sdk_sns::Config>)>),
 }
 
 impl std::fmt::Debug for ClientSource {
@@ -159,7 +159,7 @@ impl SqsConfig {
 
     /// Uses a loaded AWS configuration (`aws_config::load_defaults` or your own).
     pub fn with_sdk_config(mut self, config: aws_config::SdkConfig) -> Self {
-        self.source = ClientSource::Shared(config);
+        self.source = ClientSource::Shared(Box::new(config));
         self
     }
 
@@ -170,7 +170,7 @@ impl SqsConfig {
         sqs: aws_sdk_sqs::Config,
         sns: Option<aws_sdk_sns::Config>,
     ) -> Self {
-        self.source = ClientSource::Services(sqs, sns);
+        self.source = ClientSource::Services(Box::new((sqs, sns)));
         self
     }
 
@@ -305,8 +305,12 @@ impl SqsConfig {
 
     /// The whole-second visibility timeout.
     pub(crate) fn visibility_secs(&self) -> i32 {
-        i32::try_from(self.visibility_timeout.as_secs().clamp(1, MAX_VISIBILITY_SECS))
-            .unwrap_or(30)
+        i32::try_from(
+            self.visibility_timeout
+                .as_secs()
+                .clamp(1, MAX_VISIBILITY_SECS),
+        )
+        .unwrap_or(30)
     }
 }
 

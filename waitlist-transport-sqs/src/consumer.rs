@@ -322,7 +322,8 @@ enum Prepared {
 
 fn prepare(member: &Member, msg: &aws_sdk_sqs::types::Message, held: Held) -> Prepared {
     let system = msg.attributes.as_ref();
-    let sys = |name: MessageSystemAttributeName| system.and_then(|a| a.get(&name)).map(String::as_str);
+    let sys =
+        |name: MessageSystemAttributeName| system.and_then(|a| a.get(&name)).map(String::as_str);
     let attributes = msg
         .message_attributes
         .iter()
@@ -385,7 +386,10 @@ async fn dead_letter_undecodable(held: Held, message: Message, reason: String) {
         headers::DEAD_LETTER_REASON.to_owned(),
         format!("undecodable SQS message: {reason}"),
     );
-    failure.insert(headers::ORIGIN_TOPIC.to_owned(), settle.held.member.topic.clone());
+    failure.insert(
+        headers::ORIGIN_TOPIC.to_owned(),
+        settle.held.member.topic.clone(),
+    );
     if let Err(e) = settle.dead_letter(failure).await {
         tracing::error!(error = %e, "dead-lettering an undecodable message failed; it will be received again");
     }

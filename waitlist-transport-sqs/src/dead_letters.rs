@@ -55,7 +55,10 @@ impl SqsDeadLetters {
                 continue;
             };
             let sys = |n: MessageSystemAttributeName| {
-                msg.attributes.as_ref().and_then(|a| a.get(&n)).map(String::as_str)
+                msg.attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&n))
+                    .map(String::as_str)
             };
             let attributes = msg
                 .message_attributes
@@ -73,8 +76,10 @@ impl SqsDeadLetters {
                 Ok(m) => m,
                 Err(e) => {
                     // Keep it listable: raw body, the reason it cannot be read.
-                    let mut m = Message::new(&self.topic, r.body.as_bytes().to_vec()).with_id(r.sqs_id);
-                    m.headers.insert(headers::DEAD_LETTER_REASON.to_owned(), e.to_string());
+                    let mut m =
+                        Message::new(&self.topic, r.body.as_bytes().to_vec()).with_id(r.sqs_id);
+                    m.headers
+                        .insert(headers::DEAD_LETTER_REASON.to_owned(), e.to_string());
                     m
                 }
             };
@@ -83,7 +88,8 @@ impl SqsDeadLetters {
             }
             if !message.headers.contains_key(headers::DEAD_LETTER_REASON) {
                 // Moved by the redrive policy, not by the SDK.
-                let receives = sys(MessageSystemAttributeName::ApproximateReceiveCount).unwrap_or("?");
+                let receives =
+                    sys(MessageSystemAttributeName::ApproximateReceiveCount).unwrap_or("?");
                 message.headers.insert(
                     headers::DEAD_LETTER_REASON.to_owned(),
                     format!(
@@ -128,7 +134,10 @@ impl DeadLetterQueue for SqsDeadLetters {
         let mut got: Vec<Got> = Vec::new();
         let mut seen = HashSet::new();
         while got.len() < limit {
-            let batch = match self.receive(limit - got.len(), Duration::from_secs(30)).await {
+            let batch = match self
+                .receive(limit - got.len(), Duration::from_secs(30))
+                .await
+            {
                 Ok(b) => b,
                 Err(e) => {
                     self.release(&got).await;
@@ -167,7 +176,13 @@ impl DeadLetterQueue for SqsDeadLetters {
                 m.headers.remove(headers::NOT_BEFORE);
                 copies.push(Outgoing::new(&self.inner.config, &m, &none, true)?);
             }
-            if let Err(e) = send::send_all(&self.inner, &Dest::Queue(self.queues.url.to_string()), copies).await {
+            if let Err(e) = send::send_all(
+                &self.inner,
+                &Dest::Queue(self.queues.url.to_string()),
+                copies,
+            )
+            .await
+            {
                 self.release(&batch).await;
                 return Err(e);
             }

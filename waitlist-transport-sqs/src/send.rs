@@ -127,7 +127,11 @@ struct Refused {
 /// Sends one batch (at most 10 entries within the size limit); the outcome
 /// of each entry, in order. Refused entries are sent again, on their own,
 /// while the service says that may help.
-pub(crate) async fn send_entries(inner: &Inner, dest: &Dest, batch: &[Outgoing]) -> Vec<Result<()>> {
+pub(crate) async fn send_entries(
+    inner: &Inner,
+    dest: &Dest,
+    batch: &[Outgoing],
+) -> Vec<Result<()>> {
     let mut outcomes: Vec<Result<()>> = (0..batch.len()).map(|_| Ok(())).collect();
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     let mut tries = 0;
@@ -175,7 +179,10 @@ pub(crate) async fn send_entries(inner: &Inner, dest: &Dest, batch: &[Outgoing])
             }
         }
         if !pending.is_empty() {
-            tracing::debug!(entries = pending.len(), "sending refused batch entries again");
+            tracing::debug!(
+                entries = pending.len(),
+                "sending refused batch entries again"
+            );
             tokio::time::sleep(Duration::from_millis(50 << tries.min(5))).await;
         }
     }
@@ -261,25 +268,17 @@ async fn publish_to_topic(
                 .map_err(|e| Error::Rejected(e.to_string()))?;
             e = e.message_attributes(k, value);
         }
-        req = req.publish_batch_request_entries(
-            e.build().map_err(|e| Error::Rejected(e.to_string()))?,
-        );
+        req = req
+            .publish_batch_request_entries(e.build().map_err(|e| Error::Rejected(e.to_string()))?);
     }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| sdk_error("PublishBatch", e))?;
+    let out = req.send().await.map_err(|e| sdk_error("PublishBatch", e))?;
     Ok(out
         .failed()
         .iter()
         .map(|f| Refused {
             index: f.id().parse().unwrap_or(usize::MAX),
             retry: retryable(f.code(), f.sender_fault()),
-            reason: format!(
-                "{}: {}",
-                f.code(),
-                f.message().unwrap_or_default()
-            ),
+            reason: format!("{}: {}", f.code(), f.message().unwrap_or_default()),
         })
         .filter(|r| r.index < batch.len())
         .collect())
@@ -295,9 +294,15 @@ where
     match &e {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or_default();
-            if code.contains("NonExistent") || code.contains("NotFound") || code.contains("DoesNotExist") {
+            if code.contains("NonExistent")
+                || code.contains("NotFound")
+                || code.contains("DoesNotExist")
+            {
                 Error::NotFound(text)
-            } else if code.contains("Throttl") || code.contains("Unavailable") || code.contains("InternalError") {
+            } else if code.contains("Throttl")
+                || code.contains("Unavailable")
+                || code.contains("InternalError")
+            {
                 Error::Unavailable(text)
             } else {
                 Error::Rejected(text)
@@ -312,8 +317,13 @@ mod tests {
     use super::*;
 
     fn item(config: &SqsConfig, size: usize) -> Outgoing {
-        Outgoing::new(config, &Message::new("t", "x".repeat(size)), &Headers::new(), false)
-            .expect("encode")
+        Outgoing::new(
+            config,
+            &Message::new("t", "x".repeat(size)),
+            &Headers::new(),
+            false,
+        )
+        .expect("encode")
     }
 
     #[test]
@@ -324,7 +334,9 @@ mod tests {
         assert_eq!(sizes, [10, 10, 5]);
         let items: Vec<_> = (0..5).map(|_| item(&c, 3000)).collect();
         let batches = chunks(&c, items);
-        assert!(batches.iter().all(|b| b.iter().map(|i| i.encoded.size).sum::<usize>() <= 10_000));
+        assert!(batches
+            .iter()
+            .all(|b| b.iter().map(|i| i.encoded.size).sum::<usize>() <= 10_000));
         assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 5);
     }
 

@@ -204,7 +204,12 @@ async fn flush(
 
 type Failed = Vec<(usize, (String, bool))>;
 
-fn refused(id: &str, code: &str, message: Option<&str>, sender_fault: bool) -> (usize, (String, bool)) {
+fn refused(
+    id: &str,
+    code: &str,
+    message: Option<&str>,
+    sender_fault: bool,
+) -> (usize, (String, bool)) {
     let retry = !sender_fault || code.contains("Throttl");
     (
         id.parse().unwrap_or(usize::MAX),

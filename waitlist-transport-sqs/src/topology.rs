@@ -37,11 +37,7 @@ impl Names {
     pub fn new(prefix: &str, kind: QueueKind, topic: &str, group: &str) -> Self {
         Self {
             topic: topic_name(prefix, kind, topic),
-            queue: name(
-                &format!("{prefix}{topic}--{group}"),
-                kind,
-                MAX_QUEUE_NAME,
-            ),
+            queue: name(&format!("{prefix}{topic}--{group}"), kind, MAX_QUEUE_NAME),
             dead_letters: name(
                 &format!("{prefix}{topic}--{group}-dlq"),
                 kind,

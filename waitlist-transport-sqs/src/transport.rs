@@ -78,10 +78,13 @@ impl SqsTransport {
                 )
             }
             ClientSource::Shared(shared) => (
-                aws_sdk_sqs::config::Builder::from(shared),
-                Some(aws_sdk_sns::config::Builder::from(shared)),
+                aws_sdk_sqs::config::Builder::from(shared.as_ref()),
+                Some(aws_sdk_sns::config::Builder::from(shared.as_ref())),
             ),
-            ClientSource::Services(sqs, sns) => (sqs.to_builder(), sns.as_ref().map(aws_sdk_sns::Config::to_builder)),
+            ClientSource::Services(pair) => (
+                pair.0.to_builder(),
+                pair.1.as_ref().map(aws_sdk_sns::Config::to_builder),
+            ),
         };
         let sqs = aws_sdk_sqs::Client::from_conf(sqs_conf.interceptor(counter.clone()).build());
         let sns = sns_conf.map(|b| aws_sdk_sns::Client::from_conf(b.interceptor(counter).build()));
@@ -137,7 +140,12 @@ impl SqsTransport {
 
     /// The names of `group`'s queues on `topic`.
     pub fn names(&self, topic: &str, group: &str) -> Names {
-        Names::new(&self.inner.config.prefix, self.inner.config.kind, topic, group)
+        Names::new(
+            &self.inner.config.prefix,
+            self.inner.config.kind,
+            topic,
+            group,
+        )
     }
 
     /// Creates (or finds) the topic, the group's queue and its dead-letter
@@ -203,7 +211,11 @@ impl Inner {
                 batchers
                     .entry(dest.clone())
                     .or_insert_with(|| {
-                        batcher::start(self.me.clone(), dest.clone(), self.config.max_in_flight_requests)
+                        batcher::start(
+                            self.me.clone(),
+                            dest.clone(),
+                            self.config.max_in_flight_requests,
+                        )
                     })
                     .clone()
             };
@@ -291,8 +303,14 @@ impl Inner {
             .sqs
             .create_queue()
             .queue_name(name)
-            .attributes(QueueAttributeName::MessageRetentionPeriod, c.retention.as_secs().min(1_209_600).to_string())
-            .attributes(QueueAttributeName::VisibilityTimeout, c.visibility_secs().to_string());
+            .attributes(
+                QueueAttributeName::MessageRetentionPeriod,
+                c.retention.as_secs().min(1_209_600).to_string(),
+            )
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                c.visibility_secs().to_string(),
+            );
         if c.kind == QueueKind::Fifo {
             req = req.attributes(QueueAttributeName::FifoQueue, "true");
         }
@@ -327,7 +345,10 @@ impl Inner {
                 let err = sdk_error("CreateQueue", e);
                 let text = err.to_string();
                 if text.contains("QueueAlreadyExists") || text.contains("QueueNameExists") {
-                    tracing::warn!(queue = name, "queue exists with other attributes; using it as it is");
+                    tracing::warn!(
+                        queue = name,
+                        "queue exists with other attributes; using it as it is"
+                    );
                     self.queue_url(name).await
                 } else {
                     Err(err)
