@@ -196,7 +196,7 @@ fn main() {
         )
         .await
         .expect("transport");
-        t.declare_group(&topic, group).await.expect("declare");
+        let sdk_url = t.declare_group(&topic, group).await.expect("declare");
         let raw_url = raw
             .create_queue()
             .queue_name(format!("wl-bench-raw-{id}"))
@@ -220,10 +220,13 @@ fn main() {
             for chunk in msgs.chunks(100) {
                 t.publish(chunk.to_vec()).await.expect("publish");
             }
+            let published = started.elapsed();
+            // Timed to the last message handled; the group's shutdown that
+            // follows is not timed.
             let consumed = sdk_consume(Arc::new(t.clone()), &topic, group, n).await;
-            let took = started.elapsed().max(consumed);
-            // The group's receivers may still be finishing a long poll:
-            // count what was sent by the time the last message was handled.
+            let took = published + consumed;
+            // Counted after the group's shutdown, so every delete it flushed
+            // is in, and so are the long polls its receivers had open then.
             req_sdk.push((t.requests_sent() - before) as f64 * 1000.0 / n as f64);
             tp_sdk.push(n as f64 / took.as_secs_f64());
         }
@@ -249,6 +252,18 @@ fn main() {
             "  end to end  raw aws-sdk-sqs {pr:>8.0}/s   waitlist {ps:>8.0}/s   ratio {:.3}",
             ps / pr
         );
+        let names = t.names(&topic, group);
         let _ = raw.delete_queue().queue_url(&raw_url).send().await;
+        let _ = raw.delete_queue().queue_url(&sdk_url).send().await;
+        if let Ok(dlq) = raw
+            .get_queue_url()
+            .queue_name(&names.dead_letters)
+            .send()
+            .await
+        {
+            if let Some(url) = dlq.queue_url() {
+                let _ = raw.delete_queue().queue_url(url).send().await;
+            }
+        }
     });
 }
