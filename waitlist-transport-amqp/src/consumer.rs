@@ -44,6 +44,37 @@ struct Active {
     tag: String,
 }
 
+impl Active {
+    /// Ends the consumer without disturbing the connection's other channels.
+    ///
+    /// A lapin `Consumer` dropped while active sends its own `basic.cancel`;
+    /// when that races with the channel closing (the last delivery of the
+    /// channel going away, say), lapin reports the refused cancel as an
+    /// error of the whole connection and every other member on it fails. So
+    /// the cancel is sent first, and the consumer and the channel are let go
+    /// only once it is done.
+    fn retire(self) {
+        if !self.channel.0.status().connected() {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            m::request("basic.cancel");
+            let cancelled = self
+                .channel
+                .0
+                .basic_cancel(self.tag.as_str().into(), BasicCancelOptions::default())
+                .await;
+            if let Err(e) = cancelled {
+                tracing::debug!(tag = %self.tag, error = %e, "AMQP consumer cancel on leave failed");
+            }
+            drop(self);
+        });
+    }
+}
+
 /// One member of a consumer group on RabbitMQ.
 pub(crate) struct AmqpSubscription {
     pub(crate) inner: Arc<Inner>,
@@ -107,6 +138,12 @@ impl AmqpSubscription {
         Ok(())
     }
 
+    fn retire(&mut self) {
+        if let Some(active) = self.active.take() {
+            active.retire();
+        }
+    }
+
     fn delivery(&self, d: lapin::message::Delivery, channel: &Arc<ChannelGuard>) -> Delivery {
         let lapin::message::Delivery {
             redelivered,
@@ -163,13 +200,13 @@ impl Subscription for AmqpSubscription {
                 Some(Ok(self.delivery(d, &channel)))
             }
             Some(Err(e)) => {
-                self.active = None;
+                self.retire();
                 self.failures += 1;
                 tracing::warn!(queue = %self.names.queue, error = %e, "AMQP consumer failed; will reconnect");
                 Some(Err(unavailable(e)))
             }
             None => {
-                self.active = None;
+                self.retire();
                 self.failures += 1;
                 tracing::warn!(queue = %self.names.queue, "AMQP consumer ended by the broker; will reconnect");
                 Some(Err(Error::Unavailable(format!(
@@ -194,6 +231,12 @@ impl Subscription for AmqpSubscription {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for AmqpSubscription {
+    fn drop(&mut self) {
+        self.retire();
     }
 }
 
