@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use base64::Engine as _;
 use bytes::Bytes;
 use waitlist_core::{Error, Headers, Message, Result};
@@ -144,6 +145,34 @@ pub(crate) struct Received<'a> {
     pub(crate) attributes: HashMap<&'a str, &'a str>,
     /// The `MessageGroupId` of a FIFO message.
     pub(crate) group_id: Option<&'a str>,
+}
+
+impl<'a> Received<'a> {
+    /// What the SDK's received `msg` carried.
+    pub(crate) fn from_sdk(msg: &'a aws_sdk_sqs::types::Message) -> Self {
+        Self {
+            sqs_id: msg.message_id.as_deref().unwrap_or_default(),
+            body: msg.body.as_deref().unwrap_or_default(),
+            attributes: msg
+                .message_attributes
+                .iter()
+                .flatten()
+                .filter_map(|(k, v)| v.string_value.as_deref().map(|s| (k.as_str(), s)))
+                .collect(),
+            group_id: system_attribute(msg, MessageSystemAttributeName::MessageGroupId),
+        }
+    }
+}
+
+/// A system attribute (receive count, group id, sent time) of a received message.
+pub(crate) fn system_attribute(
+    msg: &aws_sdk_sqs::types::Message,
+    name: MessageSystemAttributeName,
+) -> Option<&str> {
+    msg.attributes
+        .as_ref()
+        .and_then(|a| a.get(&name))
+        .map(String::as_str)
 }
 
 /// Rebuilds the message of a receive on `topic`.

@@ -321,21 +321,7 @@ enum Prepared {
 }
 
 fn prepare(member: &Member, msg: &aws_sdk_sqs::types::Message, held: Held) -> Prepared {
-    let system = msg.attributes.as_ref();
-    let sys =
-        |name: MessageSystemAttributeName| system.and_then(|a| a.get(&name)).map(String::as_str);
-    let attributes = msg
-        .message_attributes
-        .iter()
-        .flatten()
-        .filter_map(|(k, v)| v.string_value.as_deref().map(|s| (k.as_str(), s)))
-        .collect();
-    let received = codec::Received {
-        sqs_id: msg.message_id.as_deref().unwrap_or_default(),
-        body: msg.body.as_deref().unwrap_or_default(),
-        attributes,
-        group_id: sys(MessageSystemAttributeName::MessageGroupId),
-    };
+    let received = codec::Received::from_sdk(msg);
     let mut message = match codec::decode(&member.topic, &received) {
         Ok(m) => m,
         Err(e) => {
@@ -360,9 +346,10 @@ fn prepare(member: &Member, msg: &aws_sdk_sqs::types::Message, held: Held) -> Pr
             return Prepared::NotYet(held, i32::try_from(secs).unwrap_or(i32::MAX));
         }
     }
-    let receives: u32 = sys(MessageSystemAttributeName::ApproximateReceiveCount)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let receives: u32 =
+        codec::system_attribute(msg, MessageSystemAttributeName::ApproximateReceiveCount)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
     let attempt = message
         .attempt_header()
         .max(1)

@@ -54,24 +54,8 @@ impl SqsDeadLetters {
             let Some(handle) = msg.receipt_handle.clone() else {
                 continue;
             };
-            let sys = |n: MessageSystemAttributeName| {
-                msg.attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&n))
-                    .map(String::as_str)
-            };
-            let attributes = msg
-                .message_attributes
-                .iter()
-                .flatten()
-                .filter_map(|(k, v)| v.string_value.as_deref().map(|s| (k.as_str(), s)))
-                .collect();
-            let r = codec::Received {
-                sqs_id: msg.message_id.as_deref().unwrap_or_default(),
-                body: msg.body.as_deref().unwrap_or_default(),
-                attributes,
-                group_id: sys(MessageSystemAttributeName::MessageGroupId),
-            };
+            let sys = |n: MessageSystemAttributeName| codec::system_attribute(&msg, n);
+            let r = codec::Received::from_sdk(&msg);
             let mut message = match codec::decode(&self.topic, &r) {
                 Ok(m) => m,
                 Err(e) => {

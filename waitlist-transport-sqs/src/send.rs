@@ -118,10 +118,22 @@ pub(crate) async fn send_all(inner: &Inner, dest: &Dest, items: Vec<Outgoing>) -
 }
 
 /// A refused entry: whether sending it again may help, and why.
-struct Refused {
-    index: usize,
-    retry: bool,
-    reason: String,
+pub(crate) struct Refused {
+    /// The entry's index in its batch (the batch entry id).
+    pub(crate) index: usize,
+    pub(crate) retry: bool,
+    pub(crate) reason: String,
+}
+
+impl Refused {
+    /// From the fields every SQS/SNS `BatchResultErrorEntry` has.
+    pub(crate) fn new(id: &str, code: &str, message: Option<&str>, sender_fault: bool) -> Self {
+        Self {
+            index: id.parse().unwrap_or(usize::MAX),
+            retry: retryable(code, sender_fault),
+            reason: format!("{code}: {}", message.unwrap_or_default()),
+        }
+    }
 }
 
 /// Sends one batch (at most 10 entries within the size limit); the outcome
@@ -198,8 +210,11 @@ fn id_of(item: &Outgoing) -> &str {
 }
 
 /// Whether a refused entry may succeed when sent again.
+///
+/// Service-side failures may; the caller's own faults do not, throttling
+/// aside (SQS reports it as a sender fault).
 fn retryable(code: &str, sender_fault: bool) -> bool {
-    !sender_fault || code.contains("Throttl") || code.contains("RequestThrottled")
+    !sender_fault || code.contains("Throttl")
 }
 
 async fn send_to_queue(
@@ -235,11 +250,7 @@ async fn send_to_queue(
     Ok(out
         .failed()
         .iter()
-        .map(|f| Refused {
-            index: f.id().parse().unwrap_or(usize::MAX),
-            retry: retryable(f.code(), f.sender_fault()),
-            reason: format!("{}: {}", f.code(), f.message().unwrap_or_default()),
-        })
+        .map(|f| Refused::new(f.id(), f.code(), f.message(), f.sender_fault()))
         .filter(|r| r.index < batch.len())
         .collect())
 }
@@ -275,11 +286,7 @@ async fn publish_to_topic(
     Ok(out
         .failed()
         .iter()
-        .map(|f| Refused {
-            index: f.id().parse().unwrap_or(usize::MAX),
-            retry: retryable(f.code(), f.sender_fault()),
-            reason: format!("{}: {}", f.code(), f.message().unwrap_or_default()),
-        })
+        .map(|f| Refused::new(f.id(), f.code(), f.message(), f.sender_fault()))
         .filter(|r| r.index < batch.len())
         .collect())
 }

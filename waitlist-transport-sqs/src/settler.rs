@@ -210,11 +210,8 @@ fn refused(
     message: Option<&str>,
     sender_fault: bool,
 ) -> (usize, (String, bool)) {
-    let retry = !sender_fault || code.contains("Throttl");
-    (
-        id.parse().unwrap_or(usize::MAX),
-        (format!("{code}: {}", message.unwrap_or_default()), retry),
-    )
+    let r = crate::send::Refused::new(id, code, message, sender_fault);
+    (r.index, (r.reason, r.retry))
 }
 
 async fn delete(sqs: &aws_sdk_sqs::Client, url: &str, batch: &[Request]) -> Result<Failed> {

@@ -27,6 +27,13 @@ async fn transport(test: &str, tune: impl FnOnce(SqsConfig) -> SqsConfig) -> Opt
     Some(SqsTransport::connect(config).await.expect("connect"))
 }
 
+/// A member of group `g` on `topic`, with the default options.
+async fn member(t: &SqsTransport, topic: &str) -> Box<dyn waitlist_core::Subscription> {
+    t.subscribe(topic, "g", SubscribeOptions::default())
+        .await
+        .expect("subscribe")
+}
+
 async fn recv(
     sub: &mut Box<dyn waitlist_core::Subscription>,
     wait: Duration,
@@ -94,10 +101,7 @@ async fn a_message_never_settled_is_moved_by_the_redrive_policy_and_listed_with_
     else {
         return;
     };
-    let mut sub = t
-        .subscribe(&topic, "g", SubscribeOptions::default())
-        .await
-        .expect("subscribe");
+    let mut sub = member(&t, &topic).await;
     let sent = Message::new(&topic, "{\"poison\":true}").with_key("k");
     t.publish(vec![sent.clone()]).await.expect("publish");
     // Two receives that end without settling (a crashing consumer).
@@ -146,10 +150,7 @@ async fn the_heartbeat_keeps_a_long_handler_message_invisible() {
     else {
         return;
     };
-    let mut busy = t
-        .subscribe(&topic, "g", SubscribeOptions::default())
-        .await
-        .expect("subscribe");
+    let mut busy = member(&t, &topic).await;
     t.publish(vec![Message::new(&topic, "{}")])
         .await
         .expect("publish");
@@ -157,10 +158,7 @@ async fn the_heartbeat_keeps_a_long_handler_message_invisible() {
         .await
         .expect("delivery");
     // A second member joins only now, so the message is the first one's.
-    let mut other = t
-        .subscribe(&topic, "g", SubscribeOptions::default())
-        .await
-        .expect("subscribe");
+    let mut other = member(&t, &topic).await;
     // Three visibility timeouts pass while the "handler" runs.
     assert!(
         recv(&mut other, Duration::from_secs(6)).await.is_none(),
@@ -180,10 +178,7 @@ async fn a_message_with_a_future_not_before_time_waits_for_it() {
     else {
         return;
     };
-    let mut sub = t
-        .subscribe(&topic, "g", SubscribeOptions::default())
-        .await
-        .expect("subscribe");
+    let mut sub = member(&t, &topic).await;
     // How a delay longer than a visibility timeout travels: re-sent with a
     // not-before time, hidden again when received early.
     let due = chrono::Utc::now() + chrono::Duration::seconds(3);
