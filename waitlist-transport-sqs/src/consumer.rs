@@ -5,7 +5,9 @@
 //! received message holds a permit until it is settled or released. While a
 //! message is held, fetched or in a handler, a heartbeat keeps it invisible
 //! by extending its visibility in batches. A delivery dropped unsettled, or
-//! fetched by a member that closes, is made visible again at once.
+//! fetched by a member that closes, is made visible again at once. Settling
+//! or releasing a message waits for an extension of it still in flight, so
+//! a late heartbeat never hides a nacked or released message again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use waitlist_core::transport::OrderingGuarantee;
 use waitlist_core::{
     headers, Delivery, Error, Headers, Message, Result, Settle, SubscribeOptions, Subscription,
@@ -35,6 +37,10 @@ struct Tracked {
     visible_until: Instant,
     /// Being settled: the heartbeat leaves it alone.
     busy: bool,
+    /// Outcome of the last visibility extension. Settling waits for it, so
+    /// an extension still in flight never lands after (and undoes) a nack's
+    /// or a release's visibility change.
+    extension: Option<oneshot::Receiver<Result<()>>>,
 }
 
 /// State shared by a member's receivers, heartbeat and deliveries.
@@ -82,6 +88,7 @@ impl Held {
                 handle: handle.clone(),
                 visible_until: now + member.inner.config.visibility_timeout,
                 busy: false,
+                extension: None,
             },
         );
         Self {
@@ -94,9 +101,21 @@ impl Held {
         }
     }
 
-    fn busy(&self, busy: bool) {
+    /// Marks the message as being settled (the heartbeat leaves it alone)
+    /// and waits until no extension of its visibility is in flight.
+    async fn settling(&self) {
+        let extension = self.member.tracked().get_mut(&self.token).and_then(|t| {
+            t.busy = true;
+            t.extension.take()
+        });
+        if let Some(extension) = extension {
+            extension_outcome(extension.await);
+        }
+    }
+
+    fn not_settling(&self) {
         if let Some(t) = self.member.tracked().get_mut(&self.token) {
-            t.busy = busy;
+            t.busy = false;
         }
     }
 
@@ -110,7 +129,7 @@ impl Held {
         if self.settled {
             return Err(Error::Rejected("delivery already settled".into()));
         }
-        self.busy(true);
+        self.settling().await;
         match self
             .member
             .inner
@@ -123,7 +142,7 @@ impl Held {
                 Ok(())
             }
             Err(e) => {
-                self.busy(false);
+                self.not_settling();
                 Err(e)
             }
         }
@@ -132,12 +151,26 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if !self.settled {
-            self.member.tracked().remove(&self.token);
-            self.member
-                .inner
-                .settler
-                .fire(self.member.url(), &self.handle, Op::Visibility(0));
+        if self.settled {
+            return;
+        }
+        let extension = self
+            .member
+            .tracked()
+            .remove(&self.token)
+            .and_then(|t| t.extension);
+        let settler = self.member.inner.settler.clone();
+        let url = Arc::clone(self.member.url());
+        let handle = std::mem::take(&mut self.handle);
+        match (extension, tokio::runtime::Handle::try_current()) {
+            // Release after the extension in flight, never before it.
+            (Some(extension), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    extension_outcome(extension.await);
+                    settler.fire(&url, &handle, Op::Visibility(0));
+                });
+            }
+            _ => settler.fire(&url, &handle, Op::Visibility(0)),
         }
     }
 }
@@ -395,27 +428,43 @@ async fn heartbeat(member: Weak<Member>) {
         let Some(member) = member.upgrade() else {
             return;
         };
-        let now = Instant::now();
-        let secs = member.inner.config.visibility_secs();
-        let due: Vec<String> = member
-            .tracked()
-            .values_mut()
-            .filter(|t| !t.busy && t.visible_until.saturating_duration_since(now) < vis * 2 / 3)
-            .map(|t| {
-                t.visible_until = now + vis;
-                t.handle.clone()
-            })
-            .collect();
-        if !due.is_empty() {
-            m::heartbeats(due.len());
-            for handle in &due {
-                member
-                    .inner
-                    .settler
-                    .fire(member.url(), handle, Op::Visibility(secs));
+        extend_due(&member, Instant::now());
+    }
+}
+
+fn extension_outcome(outcome: std::result::Result<Result<()>, oneshot::error::RecvError>) {
+    if let Ok(Err(e)) = outcome {
+        tracing::warn!(error = %e, "extending a message's visibility failed; it may be received again");
+    }
+}
+
+/// Extends the visibility of the tracked messages, not being settled, that
+/// would reappear within two thirds of the visibility timeout after `now`;
+/// returns how many.
+fn extend_due(member: &Member, now: Instant) -> usize {
+    let vis = member.inner.config.visibility_timeout;
+    let secs = member.inner.config.visibility_secs();
+    let settler = &member.inner.settler;
+    let mut extended = 0;
+    for t in member.tracked().values_mut() {
+        if t.busy || t.visible_until.saturating_duration_since(now) >= vis * 2 / 3 {
+            continue;
+        }
+        t.visible_until = now + vis;
+        if let Some(mut previous) = t.extension.take() {
+            // Still pending: dropping the receiver leaves the outcome to
+            // the settler's log.
+            if let Ok(outcome) = previous.try_recv() {
+                extension_outcome(Ok(outcome));
             }
         }
+        t.extension = Some(settler.begin(member.url(), &t.handle, Op::Visibility(secs)));
+        extended += 1;
     }
+    if extended > 0 {
+        m::heartbeats(extended);
+    }
+    extended
 }
 
 /// Settles one delivery.
@@ -481,5 +530,117 @@ impl Settle for SqsSettle {
     async fn dead_letter(&mut self, failure: Headers) -> Result<()> {
         let url = self.held.member.queues.dead_letters.to_string();
         self.move_to(&url, &failure, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SqsConfig;
+    use crate::settler::{Request, Settler};
+
+    const VISIBILITY: Duration = Duration::from_secs(30);
+
+    fn member() -> (Arc<Member>, mpsc::UnboundedReceiver<Request>) {
+        let (settler, requests) = Settler::detached();
+        let config = SqsConfig::new().with_visibility_timeout(VISIBILITY);
+        let member = Arc::new(Member {
+            inner: Inner::detached(config, settler),
+            topic: "t".into(),
+            queues: Arc::new(GroupQueues {
+                url: "queue".into(),
+                dead_letters: "dead-letters".into(),
+            }),
+            tracked: Mutex::default(),
+            next_token: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        });
+        (member, requests)
+    }
+
+    /// The heartbeat extends the message 25 s after its receipt; returns the
+    /// extension request, not yet answered.
+    async fn extend(member: &Member, requests: &mut mpsc::UnboundedReceiver<Request>) -> Request {
+        assert_eq!(
+            extend_due(member, Instant::now() + Duration::from_secs(25)),
+            1
+        );
+        let extension = requests.recv().await.expect("extension request");
+        assert_eq!(extension.op, Op::Visibility(30));
+        extension
+    }
+
+    /// Nothing reaches the service while the runtime has nothing else to do.
+    async fn nothing_sent(requests: &mut mpsc::UnboundedReceiver<Request>) {
+        let next = tokio::time::timeout(Duration::from_secs(5), requests.recv()).await;
+        assert!(next.is_err(), "sent too early: {next:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_nack_waits_for_the_visibility_extension_in_flight() {
+        let (member, mut requests) = member();
+        let mut held = Held::new(&member, "h1".into(), None);
+        let extension = extend(&member, &mut requests).await;
+
+        let nack = tokio::spawn(async move { held.apply(Op::Visibility(0)).await });
+        nothing_sent(&mut requests).await;
+        // Being settled: the heartbeat leaves it alone.
+        assert_eq!(extend_due(&member, Instant::now() + VISIBILITY * 2), 0);
+
+        extension.done.expect("awaited").send(Ok(())).expect("open");
+        let release = requests.recv().await.expect("nack request");
+        assert_eq!(
+            (release.handle.as_str(), release.op),
+            ("h1", Op::Visibility(0))
+        );
+        release.done.expect("awaited").send(Ok(())).expect("open");
+        nack.await.expect("task").expect("nack");
+        assert!(member.tracked().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_delivery_is_released_after_the_extension_in_flight() {
+        let (member, mut requests) = member();
+        let held = Held::new(&member, "h2".into(), None);
+        let extension = extend(&member, &mut requests).await;
+
+        drop(held);
+        nothing_sent(&mut requests).await;
+        assert!(member.tracked().is_empty());
+
+        // A failed extension does not keep the message from being released.
+        let refused = Error::Unavailable("throttled".into());
+        extension
+            .done
+            .expect("awaited")
+            .send(Err(refused))
+            .expect("open");
+        let release = requests.recv().await.expect("release request");
+        assert_eq!(
+            (release.handle.as_str(), release.op),
+            ("h2", Op::Visibility(0))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_settle_lets_the_heartbeat_extend_again() {
+        let (member, mut requests) = member();
+        let mut held = Held::new(&member, "h3".into(), None);
+        let settle = tokio::spawn(async move {
+            let outcome = held.apply(Op::Delete).await;
+            (held, outcome)
+        });
+        let delete = requests.recv().await.expect("delete request");
+        assert_eq!(delete.op, Op::Delete);
+        let refused = Error::Rejected("ReceiptHandleIsInvalid".into());
+        delete
+            .done
+            .expect("awaited")
+            .send(Err(refused))
+            .expect("open");
+        let (held, outcome) = settle.await.expect("task");
+        assert!(outcome.is_err());
+        let _extension = extend(&member, &mut requests).await;
+        drop(held);
     }
 }

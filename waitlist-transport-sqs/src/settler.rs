@@ -25,11 +25,11 @@ pub(crate) enum Op {
 }
 
 #[derive(Debug)]
-struct Request {
+pub(crate) struct Request {
     url: Arc<str>,
-    handle: String,
-    op: Op,
-    done: Option<oneshot::Sender<Result<()>>>,
+    pub(crate) handle: String,
+    pub(crate) op: Op,
+    pub(crate) done: Option<oneshot::Sender<Result<()>>>,
     tries: u32,
 }
 
@@ -58,17 +58,36 @@ impl Settler {
 
     /// Applies `op` and waits for the outcome.
     pub(crate) async fn apply(&self, url: &Arc<str>, handle: &str, op: Op) -> Result<()> {
+        self.begin(url, handle, op)
+            .await
+            .map_err(|_| Error::Closed)?
+    }
+
+    /// Applies `op`; the receiver yields the outcome (an error on it means
+    /// the settler has stopped).
+    pub(crate) fn begin(
+        &self,
+        url: &Arc<str>,
+        handle: &str,
+        op: Op,
+    ) -> oneshot::Receiver<Result<()>> {
         let (done, rx) = oneshot::channel();
-        self.tx
-            .send(Request {
-                url: Arc::clone(url),
-                handle: handle.to_owned(),
-                op,
-                done: Some(done),
-                tries: 0,
-            })
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        let _ = self.tx.send(Request {
+            url: Arc::clone(url),
+            handle: handle.to_owned(),
+            op,
+            done: Some(done),
+            tries: 0,
+        });
+        rx
+    }
+
+    /// A settler whose requests go to the returned receiver instead of SQS,
+    /// for tests that play the service.
+    #[cfg(test)]
+    pub(crate) fn detached() -> (Self, mpsc::UnboundedReceiver<Request>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, rx)
     }
 
     /// Applies `op` without waiting (heartbeats, releasing from `Drop`);
@@ -137,15 +156,13 @@ fn add(pending: &mut HashMap<(Arc<str>, Op), Vec<Request>>, r: Request) {
 }
 
 fn finish(r: Request, outcome: Result<()>) {
-    match r.done {
-        Some(done) => {
-            let _ = done.send(outcome);
-        }
-        None => {
-            if let Err(e) = outcome {
-                tracing::warn!(queue = %r.url, op = ?r.op, error = %e, "SQS visibility change failed");
-            }
-        }
+    // Without a caller waiting for it, a failure is logged here.
+    let unseen = match r.done {
+        Some(done) => done.send(outcome).err(),
+        None => Some(outcome),
+    };
+    if let Some(Err(e)) = unseen {
+        tracing::warn!(queue = %r.url, op = ?r.op, error = %e, "SQS visibility change failed");
     }
 }
 

@@ -45,6 +45,28 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// A transport state with an offline SQS client and the given settler,
+    /// for tests that play the service through [`Settler::detached`].
+    #[cfg(test)]
+    pub(crate) fn detached(config: SqsConfig, settler: Settler) -> Arc<Self> {
+        let sqs = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .build();
+        Arc::new_cyclic(|me| Self {
+            config,
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            sns: None,
+            settler,
+            requests: Arc::default(),
+            topics: Mutex::default(),
+            groups: Mutex::default(),
+            batchers: std::sync::Mutex::default(),
+            me: me.clone(),
+            closed: AtomicBool::new(false),
+        })
+    }
+
     pub(crate) fn sns(&self) -> Result<&aws_sdk_sns::Client> {
         self.sns.as_ref().ok_or(Error::Config(
             "no SNS configuration was given: every topic must be direct (SqsConfig::with_direct_topic)".into(),
