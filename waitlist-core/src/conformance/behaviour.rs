@@ -1,6 +1,7 @@
 //! Behaviours of the transport itself (publish, subscribe, settle).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -148,12 +149,27 @@ pub async fn members_of_a_group_split_the_load(h: &Harness) {
     let expected: HashSet<String> = msgs.iter().map(|m| m.id.clone()).collect();
     h.publish(msgs).await;
     let quiet = h.quiet;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + WAIT;
     let member = |mut sub: Box<dyn crate::Subscription>| {
+        let seen = Arc::clone(&seen);
         tokio::spawn(async move {
             let mut ids = Vec::new();
-            // Each member pauses per message so that neither can take all.
-            while let Some(d) = try_recv(&mut sub, quiet * 4).await {
+            // Until the members together have seen every message (joining a
+            // group can take a broker a few seconds), then a quiet time that
+            // would show a duplicate.
+            loop {
+                let done = seen.load(Ordering::SeqCst) >= total;
+                let got = try_recv(&mut sub, quiet).await;
+                let Some(d) = got else {
+                    if done || Instant::now() > deadline {
+                        break;
+                    }
+                    continue;
+                };
+                seen.fetch_add(1, Ordering::SeqCst);
                 ids.push(d.message.id.clone());
+                // Each member pauses per message so that neither can take all.
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 ack(d).await;
             }
