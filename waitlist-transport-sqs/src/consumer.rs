@@ -565,9 +565,30 @@ mod tests {
             extend_due(member, Instant::now() + Duration::from_secs(25)),
             1
         );
-        let extension = requests.recv().await.expect("extension request");
-        assert_eq!(extension.op, Op::Visibility(30));
-        extension
+        let handle = member
+            .tracked()
+            .values()
+            .next()
+            .expect("held")
+            .handle
+            .clone();
+        expect(requests, &handle, Op::Visibility(30)).await
+    }
+
+    /// The next request, which must be `op` on `handle`.
+    async fn expect(
+        requests: &mut mpsc::UnboundedReceiver<Request>,
+        handle: &str,
+        op: Op,
+    ) -> Request {
+        let r = requests.recv().await.expect("a request");
+        assert_eq!((r.handle.as_str(), r.op), (handle, op));
+        r
+    }
+
+    /// Answers a request its caller waits for.
+    fn answer(r: Request, outcome: Result<()>) {
+        r.done.expect("awaited").send(outcome).expect("open");
     }
 
     /// Nothing reaches the service while the runtime has nothing else to do.
@@ -587,13 +608,9 @@ mod tests {
         // Being settled: the heartbeat leaves it alone.
         assert_eq!(extend_due(&member, Instant::now() + VISIBILITY * 2), 0);
 
-        extension.done.expect("awaited").send(Ok(())).expect("open");
-        let release = requests.recv().await.expect("nack request");
-        assert_eq!(
-            (release.handle.as_str(), release.op),
-            ("h1", Op::Visibility(0))
-        );
-        release.done.expect("awaited").send(Ok(())).expect("open");
+        answer(extension, Ok(()));
+        let nacked = expect(&mut requests, "h1", Op::Visibility(0)).await;
+        answer(nacked, Ok(()));
         nack.await.expect("task").expect("nack");
         assert!(member.tracked().is_empty());
     }
@@ -609,17 +626,8 @@ mod tests {
         assert!(member.tracked().is_empty());
 
         // A failed extension does not keep the message from being released.
-        let refused = Error::Unavailable("throttled".into());
-        extension
-            .done
-            .expect("awaited")
-            .send(Err(refused))
-            .expect("open");
-        let release = requests.recv().await.expect("release request");
-        assert_eq!(
-            (release.handle.as_str(), release.op),
-            ("h2", Op::Visibility(0))
-        );
+        answer(extension, Err(Error::Unavailable("throttled".into())));
+        expect(&mut requests, "h2", Op::Visibility(0)).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -630,14 +638,11 @@ mod tests {
             let outcome = held.apply(Op::Delete).await;
             (held, outcome)
         });
-        let delete = requests.recv().await.expect("delete request");
-        assert_eq!(delete.op, Op::Delete);
-        let refused = Error::Rejected("ReceiptHandleIsInvalid".into());
-        delete
-            .done
-            .expect("awaited")
-            .send(Err(refused))
-            .expect("open");
+        let delete = expect(&mut requests, "h3", Op::Delete).await;
+        answer(
+            delete,
+            Err(Error::Rejected("ReceiptHandleIsInvalid".into())),
+        );
         let (held, outcome) = settle.await.expect("task");
         assert!(outcome.is_err());
         let _extension = extend(&member, &mut requests).await;

@@ -45,6 +45,27 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    fn new(
+        config: SqsConfig,
+        sqs: aws_sdk_sqs::Client,
+        sns: Option<aws_sdk_sns::Client>,
+        settler: Settler,
+        requests: Arc<RequestCounter>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            config,
+            sqs,
+            sns,
+            settler,
+            requests,
+            topics: Mutex::default(),
+            groups: Mutex::default(),
+            batchers: std::sync::Mutex::default(),
+            me: me.clone(),
+            closed: AtomicBool::new(false),
+        })
+    }
+
     /// A transport state with an offline SQS client and the given settler,
     /// for tests that play the service through [`Settler::detached`].
     #[cfg(test)]
@@ -53,18 +74,8 @@ impl Inner {
             .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
             .region(aws_sdk_sqs::config::Region::new("us-east-1"))
             .build();
-        Arc::new_cyclic(|me| Self {
-            config,
-            sqs: aws_sdk_sqs::Client::from_conf(sqs),
-            sns: None,
-            settler,
-            requests: Arc::default(),
-            topics: Mutex::default(),
-            groups: Mutex::default(),
-            batchers: std::sync::Mutex::default(),
-            me: me.clone(),
-            closed: AtomicBool::new(false),
-        })
+        let sqs = aws_sdk_sqs::Client::from_conf(sqs);
+        Self::new(config, sqs, None, settler, Arc::default())
     }
 
     pub(crate) fn sns(&self) -> Result<&aws_sdk_sns::Client> {
@@ -120,18 +131,7 @@ impl SqsTransport {
             },
         );
         Ok(Self {
-            inner: Arc::new_cyclic(|me| Inner {
-                config,
-                sqs,
-                sns,
-                settler,
-                requests,
-                topics: Mutex::default(),
-                groups: Mutex::default(),
-                batchers: std::sync::Mutex::default(),
-                me: me.clone(),
-                closed: AtomicBool::new(false),
-            }),
+            inner: Inner::new(config, sqs, sns, settler, requests),
         })
     }
 
