@@ -26,3 +26,6 @@ pub const ORIGIN_GROUP: &str = "waitlist-origin-group";
 /// Earliest delivery time of a delayed retry (RFC 3339), for transports
 /// that carry the delay in the message.
 pub const NOT_BEFORE: &str = "waitlist-not-before";
+/// Set on a dead-letter copy whose payload was cut to fit the broker's own
+/// message size limit: the size in bytes of the original payload.
+pub const TRUNCATED_FROM: &str = "waitlist-truncated-from";

@@ -30,8 +30,13 @@ pub struct AmqpConfig {
     pub reconnect_max: Duration,
     /// How long one operation waits for the broker to come back.
     pub reconnect_deadline: Duration,
-    /// Largest payload accepted.
+    /// Largest payload accepted from a publisher (retry, dead-letter and
+    /// replay copies of delivered messages are not held to it).
     pub max_payload: usize,
+    /// Bound on one settle call (ack, or a retry or dead-letter copy
+    /// confirmed and then the ack); past it the delivery is given up and
+    /// the broker redelivers it.
+    pub settle_timeout: Duration,
 }
 
 impl std::fmt::Debug for AmqpConfig {
@@ -45,6 +50,7 @@ impl std::fmt::Debug for AmqpConfig {
             .field("reconnect_max", &self.reconnect_max)
             .field("reconnect_deadline", &self.reconnect_deadline)
             .field("max_payload", &self.max_payload)
+            .field("settle_timeout", &self.settle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +98,7 @@ impl Default for AmqpConfig {
             reconnect_max: s(5),
             reconnect_deadline: s(60),
             max_payload: 16 * 1024 * 1024,
+            settle_timeout: waitlist_core::transport::DEFAULT_SETTLE_TIMEOUT,
         }
     }
 }

@@ -167,9 +167,10 @@ impl AmqpSubscription {
             acker: Some(acker),
             message: message.clone(),
             attempt,
-            _channel: Arc::clone(channel),
+            channel: Arc::clone(channel),
         };
-        Delivery::new(message, attempt, Box::new(settle))
+        let limit = self.inner.conn.config().settle_timeout;
+        Delivery::new(message, attempt, Box::new(settle)).with_settle_timeout(limit)
     }
 }
 
@@ -247,7 +248,7 @@ pub(crate) struct AmqpSettle {
     acker: Option<Acker>,
     message: Message,
     attempt: u32,
-    _channel: Arc<ChannelGuard>,
+    channel: Arc<ChannelGuard>,
 }
 
 impl std::fmt::Debug for AmqpSettle {
@@ -257,31 +258,50 @@ impl std::fmt::Debug for AmqpSettle {
             .field("message_id", &self.message.id)
             .field("attempt", &self.attempt)
             .field("settled", &self.acker.is_none())
+            .field("channel", &self.channel.0.id())
             .finish()
     }
 }
 
 impl AmqpSettle {
-    async fn ack_original(&mut self) -> Result<()> {
+    /// The acker, if it can still settle: fails at once when the delivery's
+    /// channel is gone (the broker requeues its unacked messages then).
+    fn usable_acker(&self) -> Result<&Acker> {
         let acker = self
             .acker
             .as_ref()
             .ok_or_else(|| Error::Rejected("delivery already settled".into()))?;
+        if !acker.usable() || !self.channel.0.status().connected() {
+            return Err(self.channel_gone());
+        }
+        Ok(acker)
+    }
+
+    fn channel_gone(&self) -> Error {
+        Error::Unavailable(format!(
+            "the channel of message {} on {} is closed; the broker redelivers it",
+            self.message.id, self.names.queue
+        ))
+    }
+
+    async fn ack_original(&mut self) -> Result<()> {
+        let acker = self.usable_acker()?;
         m::request("basic.ack");
-        acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(unavailable)?;
+        let acked = acker.ack(BasicAckOptions::default()).await;
+        // An acker is single-use: whatever happened, it is spent now.
         self.acker = None;
-        Ok(())
+        match acked {
+            Ok(true) => Ok(()),
+            // lapin: "already used or poisoned" — the ack was not sent.
+            Ok(false) => Err(self.channel_gone()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     /// Publishes a copy to `queue` (confirmed), then acks the original:
     /// a crash in between duplicates the message, never loses it.
     async fn move_to(&mut self, queue: String, headers: Headers) -> Result<()> {
-        if self.acker.is_none() {
-            return Err(Error::Rejected("delivery already settled".into()));
-        }
+        self.usable_acker()?;
         let mut copy = self.message.clone();
         copy.headers.extend(headers);
         let out = Outgoing {
@@ -290,7 +310,7 @@ impl AmqpSettle {
             payload: copy.payload.clone(),
             properties: codec::properties(&copy, None),
         };
-        self.inner.publisher.send(vec![out]).await?;
+        self.inner.publisher.send_copies(vec![out]).await?;
         self.ack_original().await
     }
 }
@@ -327,16 +347,21 @@ impl Settle for AmqpSettle {
 
 impl Drop for AmqpSettle {
     fn drop(&mut self) {
-        if let Some(acker) = self.acker.take() {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let requeue = BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    };
-                    let _ = acker.nack(requeue).await;
-                });
-            }
+        // A closed channel has requeued the message already.
+        let Some(acker) = self.acker.take().filter(Acker::usable) else {
+            return;
+        };
+        let limit = self.inner.conn.config().settle_timeout;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let requeue = BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                };
+                // Bounded like every settle: the channel's close requeues it
+                // if this nack is never answered.
+                let _ = tokio::time::timeout(limit, acker.nack(requeue)).await;
+            });
         }
     }
 }

@@ -68,7 +68,7 @@ impl DeadLetterQueue for AmqpDeadLetters {
                 payload: message.payload.clone(),
                 properties: codec::properties(&message, None),
             };
-            self.inner.publisher.send(vec![out]).await?;
+            self.inner.publisher.send_copies(vec![out]).await?;
             m::request("basic.ack");
             d.acker
                 .ack(BasicAckOptions::default())

@@ -128,6 +128,19 @@ impl ConfirmChannel {
                 });
             }
         }
+        self.send_copies(batch).await
+    }
+
+    /// As [`send`](Self::send), for copies of messages the broker already
+    /// delivered (retries, dead letters, replays): not held to the publish
+    /// size limit, which guards what users publish. The body is the one the
+    /// broker accepted before (RabbitMQ limits the body only), so the copy
+    /// fits the broker's own limit.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub(crate) async fn send_copies(&self, batch: Vec<Outgoing>) -> Result<()> {
+        let config = self.conn.config();
         let mut pending = batch;
         let mut attempt = 0;
         loop {

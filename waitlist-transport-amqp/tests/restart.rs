@@ -108,3 +108,114 @@ async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
     );
     t.shutdown().await;
 }
+
+/// Broker restarts under a running group with work in hand: once the broker
+/// is back and the queue drained, the group holds nothing in flight (no
+/// settle waits forever on a dead channel) and a graceful shutdown right
+/// after abandons nothing. Every message is handled at least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_flight_returns_to_zero_after_broker_restarts() {
+    let _alone = BROKER.lock().await;
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
+    use waitlist_core::{Message, Publisher, Queue};
+
+    let Some(t) = support::transport().await else {
+        Harness::missing_broker("in_flight_returns_to_zero_after_broker_restarts");
+        return;
+    };
+    let topic = format!("inflight-{}", uuid::Uuid::new_v4().simple());
+    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let s = Arc::clone(&seen);
+    let router = Router::new().fallback(handler_fn(
+        move |_e: waitlist_core::events::Envelope<serde_json::Value>, ctx: Context| {
+            let s = Arc::clone(&s);
+            async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                s.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(ctx.message_id().to_owned());
+                Outcome::Done
+            }
+        },
+    ));
+    let queue: Arc<dyn Queue> = Arc::new(t.clone());
+    let group = ConsumerGroup::new(&topic, "g", router)
+        .workers(10)
+        .start(queue)
+        .await
+        .unwrap();
+    let total = 3000;
+    let envelope = |i: usize| {
+        Message::new(&topic, format!(r#"{{"id":"m{i}","type":"t","account_id":"a","campaign_id":"c","data":{{}},"timestamp":"2025-01-01T12:00:00Z"}}"#)).with_id(format!("m{i}"))
+    };
+    let publisher = {
+        let t = t.clone();
+        let batches: Vec<Vec<Message>> = (0..total)
+            .map(envelope)
+            .collect::<Vec<_>>()
+            .chunks(25)
+            .map(<[Message]>::to_vec)
+            .collect();
+        tokio::spawn(async move {
+            for batch in batches {
+                let mut tries = 0;
+                while let Err(e) = t.publish(batch.clone()).await {
+                    tries += 1;
+                    assert!(tries < 200, "publishing never recovered: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    for _ in 0..2 {
+        // Restart while deliveries are being handled and acked.
+        let handled = seen.lock().unwrap_or_else(|e| e.into_inner()).len();
+        for _ in 0..200 {
+            if seen.lock().unwrap_or_else(|e| e.into_inner()).len() > handled + 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        support::rabbitmqctl(&["stop_app"]).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        support::rabbitmqctl(&["start_app"]).await;
+        support::rabbitmqctl(&["await_startup"]).await;
+    }
+    publisher.await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while seen.lock().unwrap_or_else(|e| e.into_inner()).len() < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {total} handled after the restarts",
+            seen.lock().unwrap_or_else(|e| e.into_inner()).len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Settles are bounded (30 s by default): in-flight work drains.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while group.stats().in_flight > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} deliveries still in flight 60 s after the queue drained: a settle never returned ({:?})",
+            group.stats().in_flight,
+            group.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = tokio::time::Instant::now();
+    let report = group.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(
+        report.abandoned, 0,
+        "graceful shutdown abandoned work: {report:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    eprintln!("after 2 restarts: {:?}", report.stats);
+    t.shutdown().await;
+}

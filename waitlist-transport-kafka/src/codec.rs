@@ -24,6 +24,26 @@ pub(crate) fn kafka_headers(message: &Message, extra: Option<&Headers>) -> Owned
     h
 }
 
+/// Bytes a record of `message` takes against `message.max.bytes`: value,
+/// key, the id and every header, plus the record's own framing (a
+/// generous estimate of Kafka's varint-encoded overhead).
+pub(crate) fn record_size(message: &Message) -> usize {
+    const RECORD: usize = 64;
+    const HEADER: usize = 10;
+    let headers: usize = message
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + HEADER)
+        .sum();
+    RECORD
+        + message.payload.len()
+        + message.key.as_ref().map_or(0, String::len)
+        + ID_HEADER.len()
+        + message.id.len()
+        + HEADER
+        + headers
+}
+
 /// Rebuilds a message from a record. The id is the `waitlist-id` header, or
 /// `topic-partition-offset` for records from other producers (stable across
 /// redeliveries, so deduplication still works). Retried records carry their

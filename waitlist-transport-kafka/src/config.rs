@@ -33,7 +33,8 @@ pub struct KafkaConfig {
     pub delivery_timeout: Duration,
     /// How long `subscribe` waits for the group to assign partitions.
     pub join_timeout: Duration,
-    /// Largest payload accepted.
+    /// Largest payload accepted from a publisher (retry, dead-letter and
+    /// replay copies of delivered messages are not held to it).
     pub max_payload: usize,
 }
 
@@ -88,6 +89,16 @@ impl KafkaConfig {
         self.partitions = partitions.max(1);
         self.replication = replication.max(1);
         self
+    }
+
+    /// The producer's record size limit (`message.max.bytes`, librdkafka's
+    /// default 1,000,000 unless set): dead-letter copies are cut to fit it.
+    pub(crate) fn record_limit(&self) -> usize {
+        self.producer_properties
+            .get("message.max.bytes")
+            .or_else(|| self.properties.get("message.max.bytes"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1_000_000)
     }
 
     fn base(&self) -> ClientConfig {

@@ -338,10 +338,10 @@ impl KafkaSettle {
 
     /// Produces a copy to `topic` with `extra` headers, then finishes the
     /// original: a crash in between repeats the message, never loses it.
-    async fn move_to(&mut self, topic: &str, extra: Headers) -> Result<()> {
-        let message = self.pending()?.message.clone();
+    async fn move_to(&mut self, topic: &str, extra: Headers, dead_letter: bool) -> Result<()> {
+        let p = self.pending()?;
         self.clients
-            .produce(&[message], Some(topic), Some(&extra))
+            .produce_copy(&p.message, topic, &extra, dead_letter)
             .await?;
         self.finish();
         Ok(())
@@ -370,12 +370,12 @@ impl Settle for KafkaSettle {
         );
         failure.insert(headers::ORIGIN_TOPIC.to_owned(), self.names.topic.clone());
         let retry = self.names.retry.clone();
-        self.move_to(&retry, failure).await
+        self.move_to(&retry, failure, false).await
     }
 
     async fn dead_letter(&mut self, failure: Headers) -> Result<()> {
         let dlq = self.names.dead_letters.clone();
-        self.move_to(&dlq, failure).await
+        self.move_to(&dlq, failure, true).await
     }
 }
 

@@ -117,7 +117,7 @@ impl DeadLetterQueue for KafkaDeadLetters {
             extra.insert(headers::ORIGIN_TOPIC.to_owned(), self.names.topic.clone());
             m.topic = self.names.topic.clone();
             self.clients
-                .produce(&[m], Some(&self.names.retry), Some(&extra))
+                .produce_copy(&m, &self.names.retry, &extra, false)
                 .await?;
             let _ =
                 done.add_partition_offset(r.topic(), r.partition(), Offset::Offset(r.offset() + 1));

@@ -8,6 +8,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use tokio::sync::Mutex;
+use waitlist_core::transport::fit_copy;
 use waitlist_core::{Error, Headers, Message, Result};
 
 use crate::codec;
@@ -151,6 +152,42 @@ impl Clients {
                 limit,
             });
         }
+        self.produce_unchecked(messages, to, extra).await
+    }
+
+    /// Produces a copy of a delivered message (retry, dead letter, replay)
+    /// to `to`: not held to the publish size limit, which guards what users
+    /// publish. A dead letter is cut to fit the producer's
+    /// `message.max.bytes` when its failure headers push it over
+    /// ([`fit_copy`]); a retry copy is never cut — if the broker refuses
+    /// it, the runtime dead-letters the message instead.
+    pub(crate) async fn produce_copy(
+        &self,
+        message: &Message,
+        to: &str,
+        extra: &Headers,
+        dead_letter: bool,
+    ) -> Result<()> {
+        if dead_letter {
+            let copy = fit_copy(
+                message,
+                extra,
+                self.config.record_limit(),
+                codec::record_size,
+            );
+            self.produce_unchecked(&[copy], Some(to), None).await
+        } else {
+            self.produce_unchecked(std::slice::from_ref(message), Some(to), Some(extra))
+                .await
+        }
+    }
+
+    async fn produce_unchecked(
+        &self,
+        messages: &[Message],
+        to: Option<&str>,
+        extra: Option<&Headers>,
+    ) -> Result<()> {
         let mut reports = Vec::with_capacity(messages.len());
         for message in messages {
             let topic = to.unwrap_or(&message.topic);

@@ -260,6 +260,13 @@ impl SqsConfig {
         self
     }
 
+    /// Largest copy of a delivered message (retry, dead letter, replay) the
+    /// transport sends: the service's limit — the larger of the message
+    /// limit and 256 KiB — not a lowered publish limit.
+    pub(crate) fn copy_limit(&self) -> usize {
+        self.max_message_bytes.max(256 * 1024)
+    }
+
     /// Checks the limits the service imposes.
     ///
     /// # Errors

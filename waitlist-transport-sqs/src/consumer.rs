@@ -410,8 +410,18 @@ async fn dead_letter_undecodable(held: Held, message: Message, reason: String) {
         headers::ORIGIN_TOPIC.to_owned(),
         settle.held.member.topic.clone(),
     );
-    if let Err(e) = settle.dead_letter(failure).await {
-        tracing::error!(error = %e, "dead-lettering an undecodable message failed; it will be received again");
+    let limit = waitlist_core::transport::DEFAULT_SETTLE_TIMEOUT;
+    match tokio::time::timeout(limit, settle.dead_letter(failure)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "dead-lettering an undecodable message failed; it will be received again");
+        }
+        Err(_) => {
+            tracing::error!(
+                ?limit,
+                "dead-lettering an undecodable message did not finish in time; it will be received again"
+            );
+        }
     }
 }
 
@@ -478,12 +488,18 @@ struct SqsSettle {
 impl SqsSettle {
     /// Sends a copy with `extra` headers to `url`, then deletes the
     /// original: a crash in between duplicates, never loses.
-    async fn move_to(&mut self, url: &str, extra: &Headers, delay_secs: Option<i32>) -> Result<()> {
+    async fn move_to(
+        &mut self,
+        url: &str,
+        extra: &Headers,
+        delay_secs: Option<i32>,
+        dead_letter: bool,
+    ) -> Result<()> {
         if self.held.settled {
             return Err(Error::Rejected("delivery already settled".into()));
         }
         let inner = &self.held.member.inner;
-        let mut copy = Outgoing::new(&inner.config, &self.message, extra, true)?;
+        let mut copy = Outgoing::copy_of(&inner.config, &self.message, extra, dead_letter)?;
         copy.delay_secs = delay_secs;
         send::send_all(inner, &Dest::Queue(url.to_owned()), vec![copy]).await?;
         self.held.apply(Op::Delete).await
@@ -524,12 +540,12 @@ impl Settle for SqsSettle {
             QueueKind::Fifo => None,
         };
         let url = self.held.member.url().to_string();
-        self.move_to(&url, &failure, delay_secs).await
+        self.move_to(&url, &failure, delay_secs, false).await
     }
 
     async fn dead_letter(&mut self, failure: Headers) -> Result<()> {
         let url = self.held.member.queues.dead_letters.to_string();
-        self.move_to(&url, &failure, None).await
+        self.move_to(&url, &failure, None, true).await
     }
 }
 

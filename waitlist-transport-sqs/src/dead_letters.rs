@@ -158,7 +158,7 @@ impl DeadLetterQueue for SqsDeadLetters {
                 m.topic.clone_from(&self.topic);
                 m.headers.remove(headers::ATTEMPT);
                 m.headers.remove(headers::NOT_BEFORE);
-                copies.push(Outgoing::new(&self.inner.config, &m, &none, true)?);
+                copies.push(Outgoing::copy_of(&self.inner.config, &m, &none, false)?);
             }
             if let Err(e) = send::send_all(
                 &self.inner,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use sha2::{Digest, Sha256};
+use waitlist_core::transport::fit_copy;
 use waitlist_core::{Error, Headers, Message, Result};
 
 use crate::codec::{self, Encoded};
@@ -46,6 +47,34 @@ impl Outgoing {
         copy: bool,
     ) -> Result<Self> {
         let encoded = codec::encode(message, extra, config.max_message_bytes)?;
+        Ok(Self::encoded(config, message, encoded, copy))
+    }
+
+    /// A copy of a delivered message (retry, dead letter, replay) with
+    /// `extra` headers: not held to the publish limit (`max_message_bytes`
+    /// guards what users publish), only to the service's own limit
+    /// ([`SqsConfig::copy_limit`]). A dead letter that the failure headers
+    /// push over it is cut to fit ([`fit_copy`]); a retry copy never is.
+    pub(crate) fn copy_of(
+        config: &SqsConfig,
+        message: &Message,
+        extra: &Headers,
+        dead_letter: bool,
+    ) -> Result<Self> {
+        let limit = config.copy_limit();
+        let encoded = if dead_letter {
+            let none = Headers::new();
+            let size =
+                |m: &Message| codec::encode(m, &none, usize::MAX).map_or(usize::MAX, |e| e.size);
+            let fitted = fit_copy(message, extra, limit, size);
+            codec::encode(&fitted, &none, limit)?
+        } else {
+            codec::encode(message, extra, limit)?
+        };
+        Ok(Self::encoded(config, message, encoded, true))
+    }
+
+    fn encoded(config: &SqsConfig, message: &Message, encoded: Encoded, copy: bool) -> Self {
         let (group_id, dedup_id) = match config.kind {
             QueueKind::Standard => (None, None),
             QueueKind::Fifo => {
@@ -58,12 +87,12 @@ impl Outgoing {
                 (Some(fifo_id(group)), Some(fifo_id(&dedup)))
             }
         };
-        Ok(Self {
+        Self {
             encoded,
             group_id,
             dedup_id,
             delay_secs: None,
-        })
+        }
     }
 }
 

@@ -9,10 +9,12 @@
 
 mod behaviour;
 pub mod interop;
+mod limits;
 mod runtime;
 mod support;
 
 pub use behaviour::*;
+pub use limits::*;
 pub use runtime::*;
 pub use support::{Harness, TestEvent, WAIT};
 
@@ -44,7 +46,8 @@ macro_rules! conformance_tests {
             duplicate_ids_run_the_handler_once,
             graceful_shutdown_settles_in_flight_work,
             shutdown_deadline_abandons_work_for_redelivery,
-            memory_stays_bounded_with_slow_handler
+            memory_stays_bounded_with_slow_handler,
+            oversized_messages_are_dead_lettered_once
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {

@@ -37,6 +37,12 @@ pub struct Harness {
     /// stays the same): 1.0 on real brokers; lower for an emulator whose
     /// cost grows with the backlog (moto's SQS is quadratic in it).
     pub volume: f64,
+    /// A second consuming side on the same broker (same names) whose publish
+    /// size limit is below [`queue`](Self::queue)'s, for
+    /// [`oversized_messages_are_dead_lettered_once`](super::oversized_messages_are_dead_lettered_once).
+    /// `None`: the suite wraps `queue` to report a smaller limit (right for
+    /// a transport that checks no size when settling).
+    pub limited_queue: Option<Arc<dyn Queue>>,
 }
 
 impl fmt::Debug for Harness {
@@ -63,6 +69,7 @@ impl Harness {
             quiet: Duration::from_millis(300),
             prefix: "conformance".to_owned(),
             volume: 1.0,
+            limited_queue: None,
         }
     }
 

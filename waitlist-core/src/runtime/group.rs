@@ -144,6 +144,7 @@ impl ConsumerGroup {
         let subscription = queue.subscribe(&self.topic, &self.group, options).await?;
         let counters = Arc::new(Counters::default());
         let metrics = GroupMetrics::new(&self.group, self.router.labels().iter());
+        let (stop_tx, stop_rx) = watch::channel(None);
         let processor = Arc::new(Processor {
             topic: Arc::from(self.topic.as_str()),
             group: Arc::from(self.group.as_str()),
@@ -155,8 +156,9 @@ impl ConsumerGroup {
             max_payload: caps.max_payload,
             counters: Arc::clone(&counters),
             metrics,
+            settle_failures: std::sync::atomic::AtomicU32::new(0),
+            stop: stop_rx.clone(),
         });
-        let (stop_tx, stop_rx) = watch::channel(None);
         let dispatcher = Dispatcher {
             subscription: tokio::sync::Mutex::new(subscription),
             processor,
@@ -186,6 +188,7 @@ pub(crate) struct Counters {
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) settle_errors: AtomicU64,
+    pub(crate) panics: AtomicU64,
     pub(crate) subscription_errors: AtomicU64,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) peak_in_flight: AtomicUsize,
@@ -208,6 +211,9 @@ pub struct GroupStats {
     pub duplicates: u64,
     /// Settle calls that failed after retries (those messages are redelivered).
     pub settle_errors: u64,
+    /// Handler panics, contained and retried (also counted in `retried`
+    /// or `dead_lettered`, by what happened next).
+    pub panics: u64,
     /// Errors returned by the subscription.
     pub subscription_errors: u64,
     /// Deliveries fetched and not yet settled.
@@ -237,6 +243,7 @@ impl Counters {
             dead_lettered: self.dead_lettered.load(Relaxed),
             duplicates: self.duplicates.load(Relaxed),
             settle_errors: self.settle_errors.load(Relaxed),
+            panics: self.panics.load(Relaxed),
             subscription_errors: self.subscription_errors.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
             peak_in_flight: self.peak_in_flight.load(Relaxed),

@@ -21,6 +21,8 @@ pub const RETRIED: &str = "waitlist_retried_total";
 pub const DEAD_LETTERED: &str = "waitlist_dead_lettered_total";
 /// Counter: settle calls that failed even after retrying, by `group`.
 pub const SETTLE_ERRORS: &str = "waitlist_settle_errors_total";
+/// Counter: handler panics (contained and retried), by `group`.
+pub const HANDLER_PANICS: &str = "waitlist_handler_panics_total";
 /// Counter: errors returned by a subscription, by `group`.
 pub const SUBSCRIPTION_ERRORS: &str = "waitlist_subscription_errors_total";
 
@@ -35,6 +37,7 @@ pub fn describe() {
     describe_counter!(RETRIED, "Deliveries sent back for a retry");
     describe_counter!(DEAD_LETTERED, "Deliveries moved to the dead-letter queue");
     describe_counter!(SETTLE_ERRORS, "Settle calls that failed after retries");
+    describe_counter!(HANDLER_PANICS, "Handler panics, contained and retried");
     describe_counter!(SUBSCRIPTION_ERRORS, "Errors returned by a subscription");
 }
 
@@ -50,6 +53,7 @@ pub(crate) struct GroupMetrics {
     pub(crate) retried: metrics::Counter,
     pub(crate) dead_lettered: metrics::Counter,
     pub(crate) settle_errors: metrics::Counter,
+    pub(crate) panics: metrics::Counter,
     pub(crate) subscription_errors: metrics::Counter,
     pub(crate) in_flight: metrics::Gauge,
 }
@@ -93,6 +97,7 @@ impl GroupMetrics {
             retried: metrics::counter!(RETRIED, "group" => g()),
             dead_lettered: metrics::counter!(DEAD_LETTERED, "group" => g()),
             settle_errors: metrics::counter!(SETTLE_ERRORS, "group" => g()),
+            panics: metrics::counter!(HANDLER_PANICS, "group" => g()),
             subscription_errors: metrics::counter!(SUBSCRIPTION_ERRORS, "group" => g()),
             in_flight: metrics::gauge!(IN_FLIGHT, "group" => g()),
         }

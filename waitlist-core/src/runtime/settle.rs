@@ -15,6 +15,16 @@ pub(crate) enum Settlement {
     DeadLetter { reason: String },
 }
 
+/// Pause before a delivery whose settle failed is let go (and so
+/// redelivered): doubles with each failure in a row, from 100 ms up to 10 s,
+/// so a settle that keeps failing never turns into a redelivery loop.
+pub(crate) fn settle_failure_pause(failures_in_a_row: u32) -> Duration {
+    let base = Duration::from_millis(100);
+    let exp = failures_in_a_row.saturating_sub(1).min(16);
+    base.saturating_mul(1u32 << exp)
+        .min(Duration::from_secs(10))
+}
+
 /// Failure headers for a delivery that failed with `error`.
 pub(crate) fn failure_headers(message: &Message, error: &str) -> Headers {
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -63,17 +73,16 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Settles `delivery` (whose message is `message`), retrying a failed
-/// settle call a few times.
+/// settle call a few times when its error is transient.
 ///
 /// # Errors
-/// The last settle error; the delivery is then dropped, which makes the
-/// transport redeliver it.
+/// The last settle error, with the delivery handed back unsettled.
 pub(crate) async fn settle(
     mut delivery: Delivery,
     message: &Message,
     settlement: &Settlement,
     group: &str,
-) -> Result<(), crate::Error> {
+) -> Result<(), SettleError> {
     let mut pause = Duration::from_millis(50);
     let mut tries = 0;
     loop {
@@ -96,7 +105,10 @@ pub(crate) async fn settle(
             }) => {
                 tries += 1;
                 if tries >= 4 || !error.is_transient() {
-                    return Err(error);
+                    return Err(SettleError {
+                        error,
+                        delivery: back,
+                    });
                 }
                 tracing::warn!(%error, tries, "settling failed; retrying");
                 delivery = back;

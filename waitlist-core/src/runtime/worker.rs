@@ -1,17 +1,18 @@
 //! Handling one delivery: dedupe, decode, route, run, settle.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use tokio::sync::watch;
 use tracing::{field, Instrument};
 
 use super::group::Counters;
 use super::metrics::GroupMetrics;
 use super::router::Routed;
-use super::settle::{settle, Settlement};
+use super::settle::{settle, settle_failure_pause, Settlement};
 use super::{Claim, Context, IdempotencyStore, Outcome, RetryPolicy, Router};
 use crate::{Delivery, Message};
 
@@ -28,6 +29,11 @@ pub(crate) struct Processor {
     pub(crate) max_payload: usize,
     pub(crate) counters: Arc<Counters>,
     pub(crate) metrics: GroupMetrics,
+    /// Settle failures in a row (reset by a successful settle).
+    pub(crate) settle_failures: AtomicU32,
+    /// The group's stop signal: a delivery held after a failed settle is
+    /// let go at once when the group stops.
+    pub(crate) stop: watch::Receiver<Option<Duration>>,
 }
 
 /// A delivery whose message was moved out to be shared with the handler.
@@ -77,9 +83,10 @@ impl Processor {
                 Ok(Claim::Acquired) => idem_key = Some(key),
                 Ok(Claim::Done) => {
                     tracing::debug!("duplicate delivery; already handled");
-                    self.counters.duplicates.fetch_add(1, Relaxed);
-                    self.metrics.of("unknown").outcome("duplicate").increment(1);
-                    self.settle_logged(d, Settlement::Ack).await;
+                    if self.settle_logged(d, Settlement::Ack).await.is_some() {
+                        self.counters.duplicates.fetch_add(1, Relaxed);
+                        self.metrics.of("unknown").outcome("duplicate").increment(1);
+                    }
                     return;
                 }
                 Ok(Claim::InProgress) => {
@@ -138,6 +145,8 @@ impl Processor {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
             tracing::error!(panic = %what, "handler panicked");
+            self.counters.panics.fetch_add(1, Relaxed);
+            self.metrics.panics.increment(1);
             Outcome::retry(format!("handler panicked: {what}"))
         });
         self.metrics
@@ -157,21 +166,15 @@ impl Processor {
         tracing::Span::current().record("outcome", outcome.label());
         let attempt = d.delivery.attempt;
         let settlement = match &outcome {
-            Outcome::Done => {
-                self.counters.done.fetch_add(1, Relaxed);
-                Settlement::Ack
-            }
+            Outcome::Done => Settlement::Ack,
             Outcome::Skip { reason } => {
                 tracing::debug!(%reason, "skipped");
-                self.counters.skipped.fetch_add(1, Relaxed);
                 Settlement::Ack
             }
             Outcome::Retry { after, error } => {
                 if self.retry.should_retry(attempt) {
                     let delay = after.unwrap_or_else(|| self.retry.delay(attempt));
                     tracing::warn!(%error, ?delay, "handler failed; will retry");
-                    self.counters.retried.fetch_add(1, Relaxed);
-                    self.metrics.retried.increment(1);
                     Settlement::Nack {
                         delay,
                         error: error.clone(),
@@ -179,22 +182,16 @@ impl Processor {
                 } else {
                     let reason = format!("gave up after {attempt} attempts: {error}");
                     tracing::error!(%reason, "dead-lettering");
-                    self.dead_lettered();
                     Settlement::DeadLetter { reason }
                 }
             }
             Outcome::DeadLetter { reason } => {
                 tracing::error!(%reason, "dead-lettering");
-                self.dead_lettered();
                 Settlement::DeadLetter {
                     reason: reason.clone(),
                 }
             }
         };
-        self.metrics
-            .of(event_type)
-            .outcome(outcome.label())
-            .increment(1);
         if let (Some(store), Some(key)) = (&self.idempotency, idem_key) {
             let r = match settlement {
                 Settlement::Ack => store.complete(&key, self.dedupe_ttl).await,
@@ -204,20 +201,74 @@ impl Processor {
                 tracing::warn!(error = %e, "idempotency store update failed");
             }
         }
-        self.settle_logged(d, settlement).await;
-    }
-
-    fn dead_lettered(&self) {
-        self.counters.dead_lettered.fetch_add(1, Relaxed);
-        self.metrics.dead_lettered.increment(1);
-    }
-
-    async fn settle_logged(&self, d: InHand, settlement: Settlement) {
-        if let Err(error) = settle(d.delivery, &d.message, &settlement, &self.group).await {
-            // The delivery was dropped unsettled: the transport redelivers it.
-            tracing::error!(%error, "settling failed; the message will be redelivered");
-            self.counters.settle_errors.fetch_add(1, Relaxed);
-            self.metrics.settle_errors.increment(1);
+        let Some(settled) = self.settle_logged(d, settlement).await else {
+            return;
+        };
+        // Counted only once the transport took the settlement; the metric's
+        // label stays the handler's outcome.
+        match settled {
+            Settlement::Ack if outcome == Outcome::Done => {
+                self.counters.done.fetch_add(1, Relaxed);
+            }
+            Settlement::Ack => {
+                self.counters.skipped.fetch_add(1, Relaxed);
+            }
+            Settlement::Nack { .. } => {
+                self.counters.retried.fetch_add(1, Relaxed);
+                self.metrics.retried.increment(1);
+            }
+            Settlement::DeadLetter { .. } => {
+                self.counters.dead_lettered.fetch_add(1, Relaxed);
+                self.metrics.dead_lettered.increment(1);
+            }
         }
+        self.metrics
+            .of(event_type)
+            .outcome(outcome.label())
+            .increment(1);
+    }
+
+    /// Settles the delivery and returns the settlement the transport took:
+    /// the one asked for, or a dead letter when the transport refused the
+    /// retry copy for good. `None` when settling failed: the delivery is
+    /// then held for a pause that grows with failures in a row before it
+    /// is let go for redelivery, so a settle that keeps failing never spins.
+    async fn settle_logged(&self, d: InHand, settlement: Settlement) -> Option<Settlement> {
+        let first = settle(d.delivery, &d.message, &settlement, &self.group).await;
+        let (settled, failed) = match (first, settlement) {
+            (Ok(()), s) => (Some(s), None),
+            (Err(e), Settlement::Nack { error, .. }) if !e.error.is_transient() => {
+                let reason = format!(
+                    "the transport refused the retry copy ({}); last error: {error}",
+                    e.error
+                );
+                tracing::error!(%reason, "dead-lettering");
+                let dl = Settlement::DeadLetter { reason };
+                match settle(e.delivery, &d.message, &dl, &self.group).await {
+                    Ok(()) => (Some(dl), None),
+                    Err(e) => (None, Some(e)),
+                }
+            }
+            (Err(e), _) => (None, Some(e)),
+        };
+        let Some(failed) = failed else {
+            self.settle_failures.store(0, Relaxed);
+            return settled;
+        };
+        let in_a_row = self.settle_failures.fetch_add(1, Relaxed).saturating_add(1);
+        let pause = settle_failure_pause(in_a_row);
+        tracing::error!(error = %failed.error, ?pause, "settling failed; the message will be redelivered after a pause");
+        self.counters.settle_errors.fetch_add(1, Relaxed);
+        self.metrics.settle_errors.increment(1);
+        let mut stop = self.stop.clone();
+        if stop.borrow().is_none() {
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+        // Dropped unsettled: the transport redelivers it.
+        drop(failed);
+        None
     }
 }

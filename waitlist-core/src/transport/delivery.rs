@@ -7,10 +7,18 @@ use async_trait::async_trait;
 
 use crate::{Error, Headers, Message, Result};
 
+/// How long one settle call may take before [`Delivery`] gives up on it
+/// (unless the transport sets another bound with
+/// [`Delivery::with_settle_timeout`]).
+pub const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The transport's handle for settling one delivery.
 ///
 /// Implementations must redeliver the message if the handle is dropped
-/// without any of its methods having succeeded.
+/// without any of its methods having succeeded, also when it is dropped in
+/// the middle of a call: [`Delivery`] abandons a call that does not finish
+/// within its settle timeout. A call whose broker connection is known to be
+/// gone should fail at once with [`Error::Unavailable`].
 #[async_trait]
 pub trait Settle: Send + Sync + fmt::Debug {
     /// Removes the message for good (commit, delete, ack).
@@ -67,6 +75,7 @@ pub struct Delivery {
     /// Partition the message came from, where the transport has partitions.
     pub partition: Option<i32>,
     settle: Box<dyn Settle>,
+    settle_timeout: Duration,
 }
 
 impl Delivery {
@@ -77,6 +86,47 @@ impl Delivery {
             attempt,
             partition: None,
             settle,
+            settle_timeout: DEFAULT_SETTLE_TIMEOUT,
+        }
+    }
+
+    /// Bounds every settle call of this delivery by `limit` (default
+    /// [`DEFAULT_SETTLE_TIMEOUT`]).
+    pub fn with_settle_timeout(mut self, limit: Duration) -> Self {
+        self.settle_timeout = limit;
+        self
+    }
+
+    /// The bound on one settle call.
+    pub fn settle_timeout(&self) -> Duration {
+        self.settle_timeout
+    }
+
+    /// Runs one settle call within the settle timeout; the delivery comes
+    /// back with the error when it fails or takes too long.
+    async fn bounded<F>(mut self, op: &'static str, call: F) -> Result<(), SettleError>
+    where
+        F: for<'a> FnOnce(
+            &'a mut dyn Settle,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>,
+        >,
+    {
+        let limit = self.settle_timeout;
+        let result = tokio::time::timeout(limit, call(self.settle.as_mut())).await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(SettleError {
+                error,
+                delivery: self,
+            }),
+            Err(_) => Err(SettleError {
+                error: Error::Unavailable(format!(
+                    "{op} of message {} did not complete within {limit:?}; the broker redelivers it",
+                    self.message.id
+                )),
+                delivery: self,
+            }),
         }
     }
 
@@ -89,46 +139,28 @@ impl Delivery {
     /// Acknowledges the message: it will not be delivered again.
     ///
     /// # Errors
-    /// The delivery comes back unsettled with the error.
-    pub async fn ack(mut self) -> Result<(), SettleError> {
-        match self.settle.ack().await {
-            Ok(()) => Ok(()),
-            Err(error) => Err(SettleError {
-                error,
-                delivery: self,
-            }),
-        }
+    /// The delivery comes back unsettled with the error, also when the
+    /// call did not finish within the settle timeout.
+    pub async fn ack(self) -> Result<(), SettleError> {
+        self.bounded("ack", |s| s.ack()).await
     }
 
     /// Redelivers the message, not before `delay`.
     ///
     /// # Errors
-    /// The delivery comes back unsettled with the error.
-    pub async fn nack(
-        mut self,
-        delay: Option<Duration>,
-        failure: Headers,
-    ) -> Result<(), SettleError> {
-        match self.settle.nack(delay, failure).await {
-            Ok(()) => Ok(()),
-            Err(error) => Err(SettleError {
-                error,
-                delivery: self,
-            }),
-        }
+    /// The delivery comes back unsettled with the error, also when the
+    /// call did not finish within the settle timeout.
+    pub async fn nack(self, delay: Option<Duration>, failure: Headers) -> Result<(), SettleError> {
+        self.bounded("nack", move |s| s.nack(delay, failure)).await
     }
 
     /// Moves the message to the dead-letter queue with `failure` headers.
     ///
     /// # Errors
-    /// The delivery comes back unsettled with the error.
-    pub async fn dead_letter(mut self, failure: Headers) -> Result<(), SettleError> {
-        match self.settle.dead_letter(failure).await {
-            Ok(()) => Ok(()),
-            Err(error) => Err(SettleError {
-                error,
-                delivery: self,
-            }),
-        }
+    /// The delivery comes back unsettled with the error, also when the
+    /// call did not finish within the settle timeout.
+    pub async fn dead_letter(self, failure: Headers) -> Result<(), SettleError> {
+        self.bounded("dead-letter", move |s| s.dead_letter(failure))
+            .await
     }
 }

@@ -34,10 +34,12 @@
 //! What varies between brokers is described by [`Capabilities`].
 
 mod capabilities;
+mod copy;
 mod delivery;
 
 pub use capabilities::{Capabilities, OrderingGuarantee};
-pub use delivery::{Delivery, Settle, SettleError};
+pub use copy::{fit_copy, CopySize};
+pub use delivery::{Delivery, Settle, SettleError, DEFAULT_SETTLE_TIMEOUT};
 
 use std::fmt::Debug;
 

@@ -44,6 +44,9 @@ pub async fn harness() -> Option<Harness> {
     );
     h.prefix = "amqp".into();
     h.quiet = Duration::from_millis(500);
+    let mut small = config();
+    small.max_payload = 32 * 1024;
+    h.limited_queue = Some(Arc::new(AmqpTransport::connect(small).await.ok()?));
     Some(h)
 }
 

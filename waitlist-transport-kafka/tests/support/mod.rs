@@ -126,6 +126,9 @@ fn harness_on(
     };
     init_logs();
     let t = make(config.clone()).expect("transport");
+    let mut small = config.clone();
+    small.max_payload = 32 * 1024;
+    let limited = make(small).expect("limited transport");
     let mut h = Harness::new(
         Arc::new(t.clone()),
         Arc::new(t),
@@ -137,6 +140,7 @@ fn harness_on(
     );
     h.prefix = prefix.into();
     h.quiet = Duration::from_millis(1500);
+    h.limited_queue = Some(Arc::new(limited));
     h
 }
 

@@ -69,6 +69,8 @@ async fn harness(kind: QueueKind, prefix: &str) -> Option<Harness> {
     // recounts the queue), so the volume tests send a fifth of their
     // messages here; concurrency is unchanged.
     h.volume = 0.2;
+    let small = config(kind).await.with_size_limits(40 * 1024, 256 * 1024);
+    h.limited_queue = Some(Arc::new(SqsTransport::connect(small).await.ok()?));
     Some(h)
 }
 
