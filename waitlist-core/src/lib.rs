@@ -12,21 +12,28 @@
 //! - `conformance` (feature `conformance`): the suite every transport passes.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "product")]
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod headers;
 pub mod message;
+#[cfg(feature = "product")]
 pub mod notifications;
 #[cfg(feature = "ops-server")]
 pub mod ops;
+#[cfg(feature = "product")]
 pub mod providers;
 pub mod publish;
 pub mod runtime;
+#[cfg(feature = "product")]
 pub mod store;
+#[cfg(feature = "product")]
 pub mod templates;
 pub mod transport;
+#[cfg(feature = "product")]
 pub mod waitroom;
+#[cfg(feature = "product")]
 pub mod webhooks;
 
 #[cfg(feature = "conformance")]

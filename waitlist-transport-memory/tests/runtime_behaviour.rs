@@ -14,7 +14,7 @@ use waitlist_core::conformance::TestEvent;
 use waitlist_core::events::{topics, Envelope, QueueJoined};
 use waitlist_core::runtime::{
     handler_fn, ConsumerGroup, Context, Handler, Outcome, RetryPolicy, Router, RunningGroup,
-    UnknownTypePolicy, WORKER_POOL_SIZE_ENV,
+    UnknownTypePolicy,
 };
 use waitlist_core::{
     headers, Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result,
@@ -715,68 +715,6 @@ async fn malformed_flat_event_is_dead_lettered_with_its_type() {
         "reason: {reason}"
     );
     running.shutdown(WAIT).await;
-}
-
-// ---------------------------------------------------------------------------
-// Worker pool size from the environment
-// ---------------------------------------------------------------------------
-
-/// A lookup that knows only `KAFKA_WORKER_POOL_SIZE`.
-fn pool_size_env(value: Option<&'static str>) -> impl Fn(&str) -> Option<String> {
-    move |name| {
-        (name == "KAFKA_WORKER_POOL_SIZE")
-            .then_some(value)
-            .flatten()
-            .map(str::to_owned)
-    }
-}
-
-fn any_group() -> ConsumerGroup {
-    ConsumerGroup::new("t", "g", Router::new())
-}
-
-#[test]
-fn worker_pool_size_variable_is_named_kafka_worker_pool_size() {
-    assert_eq!(WORKER_POOL_SIZE_ENV, "KAFKA_WORKER_POOL_SIZE");
-}
-
-#[test]
-fn unset_or_empty_worker_pool_size_keeps_the_configured_workers() {
-    let group = any_group()
-        .workers(7)
-        .workers_from_lookup(pool_size_env(None))
-        .expect("unset is fine");
-    assert_eq!(group.worker_count(), 7);
-    let group = any_group()
-        .workers(7)
-        .workers_from_lookup(pool_size_env(Some("")))
-        .expect("empty is fine");
-    assert_eq!(group.worker_count(), 7);
-    assert_eq!(any_group().worker_count(), 10, "default pool size");
-}
-
-#[test]
-fn worker_pool_size_of_20_sets_20_workers() {
-    let group = any_group()
-        .workers_from_lookup(pool_size_env(Some("20")))
-        .expect("20 is valid");
-    assert_eq!(group.worker_count(), 20);
-}
-
-#[test]
-fn worker_pool_size_of_zero_or_non_numeric_is_a_config_error_naming_the_variable() {
-    for bad in ["0", "abc"] {
-        let err = any_group()
-            .workers_from_lookup(pool_size_env(Some(bad)))
-            .expect_err("invalid pool size");
-        match err {
-            Error::Config(msg) => assert!(
-                msg.contains("KAFKA_WORKER_POOL_SIZE") && msg.contains(bad),
-                "message for {bad:?}: {msg}"
-            ),
-            other => panic!("expected Error::Config for {bad:?}, got {other:?}"),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------

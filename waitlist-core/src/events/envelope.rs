@@ -64,6 +64,24 @@ pub trait EventData:
     fn user_id(&self) -> Option<&str> {
         None
     }
+
+    /// The tracing span the runtime runs this event's handler in (by
+    /// default its `user_id`); override to trace other fields.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("waitlist.event", user_id = self.user_id())
+    }
+}
+
+impl<D: EventData> Envelope<D> {
+    /// The tracing span the runtime runs this event's handler in: the
+    /// envelope's `campaign_id` and the payload's `user_id`.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "waitlist.event",
+            campaign_id = %self.campaign_id,
+            user_id = self.data.user_id()
+        )
+    }
 }
 
 /// An event that travels as flat JSON, one topic per type (the waiting-room
@@ -85,5 +103,11 @@ pub trait FlatEvent:
     /// The user this event is about, if any (recorded on tracing spans).
     fn user_id(&self) -> Option<&str> {
         None
+    }
+
+    /// The tracing span the runtime runs this event's handler in (by
+    /// default its `user_id`); override to trace other fields.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("waitlist.event", user_id = self.user_id())
     }
 }

@@ -10,12 +10,8 @@ use tokio::task::JoinSet;
 use super::metrics::GroupMetrics;
 use super::worker::Processor;
 use super::{IdempotencyStore, PerKeyScheduler, RetryPolicy, Router};
-use crate::events::topics;
 use crate::transport::{OrderingGuarantee, SubscribeOptions};
 use crate::{Delivery, Queue, Result, Subscription};
-
-/// Environment variable with the worker pool size of every group.
-pub const WORKER_POOL_SIZE_ENV: &str = topics::ENV_WORKER_POOL_SIZE;
 
 /// A consumer group's configuration; [`start`](Self::start) runs one member.
 #[derive(Debug)]
@@ -56,29 +52,6 @@ impl ConsumerGroup {
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
         self
-    }
-
-    /// Worker pool size from `KAFKA_WORKER_POOL_SIZE` when set.
-    ///
-    /// # Errors
-    /// [`Error::Config`](crate::Error::Config) when the variable is set but not a positive integer.
-    pub fn workers_from_env(self) -> Result<Self> {
-        self.workers_from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// As [`workers_from_env`](Self::workers_from_env), reading variables
-    /// through `lookup`.
-    ///
-    /// # Errors
-    /// [`Error::Config`](crate::Error::Config) when the variable is set but not a positive integer.
-    pub fn workers_from_lookup(self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        match lookup(WORKER_POOL_SIZE_ENV) {
-            Some(value) if !value.is_empty() => {
-                let n = topics::worker_pool_size_from_lookup(|_| Some(value.clone()))?;
-                Ok(self.workers(n))
-            }
-            _ => Ok(self),
-        }
     }
 
     /// Ordering: [`OrderingGuarantee::PerKey`] runs keys in parallel but one

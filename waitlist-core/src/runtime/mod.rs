@@ -22,7 +22,7 @@ mod settle;
 mod worker;
 
 pub use context::Context;
-pub use group::{ConsumerGroup, GroupReport, GroupStats, RunningGroup, WORKER_POOL_SIZE_ENV};
+pub use group::{ConsumerGroup, GroupReport, GroupStats, RunningGroup};
 pub use idempotency::{Claim, IdempotencyStore, MemoryIdempotencyStore};
 pub use retry::{Backoff, RetryPolicy};
 pub use router::{handler_fn, FnHandler, Handler, Outcome, Router, UnknownTypePolicy};

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
+use tracing::Instrument;
 
 use super::Context;
 use crate::events::{Envelope, EventData, FlatEvent};
@@ -141,23 +142,16 @@ pub enum UnknownTypePolicy {
 pub(crate) struct Routed {
     /// Event type as a bounded label (`unknown` for unrouted types).
     pub(crate) event_type: Arc<str>,
-    pub(crate) campaign_id: Option<String>,
-    pub(crate) user_id: Option<String>,
 }
 
 type BoxFut<'a> = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 trait EnvelopeRoute: Send + Sync {
-    fn call<'a>(
-        &'a self,
-        env: Envelope<Box<RawValue>>,
-        ctx: &'a Context,
-        routed: &mut Routed,
-    ) -> BoxFut<'a>;
+    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context) -> BoxFut<'a>;
 }
 
 trait FlatRoute: Send + Sync {
-    fn call<'a>(&'a self, payload: &[u8], ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a>;
+    fn call<'a>(&'a self, payload: &[u8], ctx: &'a Context) -> BoxFut<'a>;
 }
 
 /// Decodes the deferred `data` of `env` into `D`, or the dead-letter outcome.
@@ -185,17 +179,11 @@ struct TypedEnvelopeRoute<D, H> {
 }
 
 impl<D: EventData, H: Handler<Envelope<D>>> EnvelopeRoute for TypedEnvelopeRoute<D, H> {
-    fn call<'a>(
-        &'a self,
-        env: Envelope<Box<RawValue>>,
-        ctx: &'a Context,
-        routed: &mut Routed,
-    ) -> BoxFut<'a> {
-        routed.campaign_id = Some(env.campaign_id.clone());
+    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context) -> BoxFut<'a> {
         match decode_data::<D>(env) {
             Ok(event) => {
-                routed.user_id = event.data.user_id().map(str::to_owned);
-                Box::pin(self.handler.handle(event, ctx))
+                let span = event.span();
+                Box::pin(self.handler.handle(event, ctx).instrument(span))
             }
             Err(outcome) => Box::pin(async move { outcome }),
         }
@@ -205,15 +193,12 @@ impl<D: EventData, H: Handler<Envelope<D>>> EnvelopeRoute for TypedEnvelopeRoute
 struct FallbackRoute<H>(H);
 
 impl<H: Handler<Envelope<serde_json::Value>>> EnvelopeRoute for FallbackRoute<H> {
-    fn call<'a>(
-        &'a self,
-        env: Envelope<Box<RawValue>>,
-        ctx: &'a Context,
-        routed: &mut Routed,
-    ) -> BoxFut<'a> {
-        routed.campaign_id = Some(env.campaign_id.clone());
+    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context) -> BoxFut<'a> {
         match decode_data::<serde_json::Value>(env) {
-            Ok(event) => Box::pin(self.0.handle(event, ctx)),
+            Ok(event) => {
+                let span = tracing::info_span!("waitlist.event", campaign_id = %event.campaign_id);
+                Box::pin(self.0.handle(event, ctx).instrument(span))
+            }
             Err(outcome) => Box::pin(async move { outcome }),
         }
     }
@@ -225,11 +210,11 @@ struct TypedFlatRoute<E, H> {
 }
 
 impl<E: FlatEvent, H: Handler<E>> FlatRoute for TypedFlatRoute<E, H> {
-    fn call<'a>(&'a self, payload: &[u8], ctx: &'a Context, routed: &mut Routed) -> BoxFut<'a> {
+    fn call<'a>(&'a self, payload: &[u8], ctx: &'a Context) -> BoxFut<'a> {
         match serde_json::from_slice::<E>(payload) {
             Ok(event) => {
-                routed.user_id = event.user_id().map(str::to_owned);
-                Box::pin(self.handler.handle(event, ctx))
+                let span = event.span();
+                Box::pin(self.handler.handle(event, ctx).instrument(span))
             }
             Err(e) => {
                 let reason = format!("malformed {} payload: {e}", E::TYPE);
@@ -349,7 +334,7 @@ impl Router {
     ) -> BoxFut<'a> {
         if let Some((label, route)) = self.flat.get(&message.topic) {
             routed.event_type = Arc::clone(label);
-            return route.call(&message.payload, ctx, routed);
+            return route.call(&message.payload, ctx);
         }
         let env: Envelope<Box<RawValue>> = match serde_json::from_slice(&message.payload) {
             Ok(env) => env,
@@ -366,12 +351,11 @@ impl Router {
         };
         if let Some((label, route)) = self.envelope.get(&env.event_type) {
             routed.event_type = Arc::clone(label);
-            return route.call(env, ctx, routed);
+            return route.call(env, ctx);
         }
         routed.event_type = Arc::clone(&self.unknown_label);
-        routed.campaign_id = Some(env.campaign_id.clone());
         if let Some(fallback) = &self.fallback {
-            return fallback.call(env, ctx, routed);
+            return fallback.call(env, ctx);
         }
         let ty = env.event_type;
         match self.unknown {

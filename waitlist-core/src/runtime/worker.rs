@@ -52,10 +52,9 @@ impl Processor {
             topic = %self.topic,
             message_id = %message.id,
             attempt = delivery.attempt,
+            key = message.key.as_deref(),
             worker_id,
             event_type = field::Empty,
-            campaign_id = field::Empty,
-            user_id = field::Empty,
             outcome = field::Empty,
         );
         self.process_in_span(InHand { delivery, message }, worker_id)
@@ -123,12 +122,6 @@ impl Processor {
         let span = tracing::Span::current();
         if !span.is_disabled() {
             span.record("event_type", &*routed.event_type);
-            if let Some(c) = &routed.campaign_id {
-                span.record("campaign_id", c.as_str());
-            }
-            if let Some(u) = &routed.user_id {
-                span.record("user_id", u.as_str());
-            }
         }
         let guarded = AssertUnwindSafe(fut).catch_unwind();
         let result = match self.handler_timeout {
