@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use waitlist::domain::{
-    consumer_groups, Clock, DomainConfig, DomainServices, InMemoryOptions, SystemClock,
+    start_workers, Clock, DomainConfig, DomainServices, InMemoryOptions, SystemClock,
 };
 use waitlist::events::{topics, UserSignedUp};
 use waitlist::prelude::*;
@@ -58,24 +58,6 @@ fn print_startup(kafka: &KafkaConfig, domain: &DomainConfig, webhooks: &WebhookC
     );
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 #[tokio::main]
 async fn main() -> Result<(), AnyError> {
     tracing_subscriber::fmt()
@@ -108,10 +90,7 @@ async fn main() -> Result<(), AnyError> {
         options,
     )?);
 
-    let mut groups = Vec::new();
-    for group in consumer_groups(&services, &domain_config) {
-        groups.push(group.start(Arc::clone(&queue)).await?);
-    }
+    let mut workers = start_workers(&services, &domain_config, Arc::clone(&queue)).await?;
     let webhooks = WebhookService::new(
         webhook_config,
         Arc::new(MemorySubscriptionStore::new()),
@@ -120,6 +99,7 @@ async fn main() -> Result<(), AnyError> {
     )?
     .start(Arc::clone(&queue))
     .await?;
+    workers.append(webhooks);
     println!("Consumer groups running; stop with Ctrl-C or SIGTERM");
 
     if demo {
@@ -158,17 +138,15 @@ async fn main() -> Result<(), AnyError> {
             return Err("demo: the events were not handled within 60 s".into());
         }
     } else {
-        shutdown_signal().await;
+        waitlist::runtime::shutdown_signal().await;
         println!("Shutting down: finishing in-flight work");
     }
 
-    for g in groups {
-        let report = g.shutdown(Duration::from_secs(30)).await;
+    for report in workers.shutdown(Duration::from_secs(30)).await {
         println!(
             "  {:<18} handled {:>4}  skipped {:>4}  dead-lettered {}",
             report.group, report.stats.done, report.stats.skipped, report.stats.dead_lettered
         );
     }
-    webhooks.shutdown(Duration::from_secs(30)).await;
     Ok(())
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use waitlist::domain::{
-    consumer_groups, DomainConfig, DomainServices, InMemoryOptions, RecordingRewardWebhook,
+    start_workers, DomainConfig, DomainServices, InMemoryOptions, RecordingRewardWebhook,
 };
 use waitlist::events::{
     AnalyticsAggregateJob, FraudDetectJob, Granularity, ReferralCreated, ReferralVerified,
@@ -92,10 +92,7 @@ async fn main() -> Result<()> {
         ..DomainConfig::from_env()?
     };
     let queue: Arc<dyn Queue> = Arc::new(bus.clone());
-    let mut groups = Vec::new();
-    for group in consumer_groups(&services, &config) {
-        groups.push(group.start(Arc::clone(&queue)).await?);
-    }
+    let workers = start_workers(&services, &config, Arc::clone(&queue)).await?;
     println!("Groups: email-workers, position-workers (per campaign), reward-workers on domain-events; job-workers on job-events");
 
     // Signups (one with a throw-away address), then verifications.
@@ -204,7 +201,7 @@ async fn main() -> Result<()> {
                 .is_some_and(|r| r.status != waitlist::store::ReferralStatus::Pending)
     })
     .await?;
-    settle(&groups).await;
+    settle(&workers).await;
     print_positions("Positions after referrals", &store);
     for id in ["ref-1", "ref-2", "ref-3"] {
         if let Ok(Some(r)) = store.referral(CAMPAIGN, id).await {
@@ -247,7 +244,7 @@ async fn main() -> Result<()> {
             .is_ok_and(|b| !b.is_empty())
     })
     .await?;
-    settle(&groups).await;
+    settle(&workers).await;
 
     println!("\nEmails sent ({}):", emails.sent().len());
     for m in emails.sent() {
@@ -272,8 +269,7 @@ async fn main() -> Result<()> {
 
     println!("\nWhat each group did (handled / skipped as not theirs / retried / dead-lettered):");
     let mut failed = false;
-    for g in groups {
-        let report = g.shutdown(Duration::from_secs(5)).await;
+    for report in workers.shutdown(Duration::from_secs(5)).await {
         let s = &report.stats;
         println!(
             "  {:<17} {:>3} handled  {:>3} skipped  {:>3} retried  {} dead-lettered",
@@ -322,10 +318,10 @@ where
     Ok(())
 }
 
-async fn settle(groups: &[RunningGroup]) {
+async fn settle(workers: &Workers) {
     let mut quiet = 0;
     while quiet < 5 {
-        let busy = groups.iter().any(|g| g.stats().in_flight > 0);
+        let busy = workers.groups().iter().any(|g| g.stats().in_flight > 0);
         quiet = if busy { 0 } else { quiet + 1 };
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

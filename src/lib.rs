@@ -30,14 +30,15 @@ pub use waitlist_transport_sqs::{QueueKind, SqsConfig, SqsTransport};
 /// The names most host services need, in one import.
 pub mod prelude {
     pub use waitlist_core::domain::{
-        consumer_groups, DomainConfig, DomainEventPublisher, DomainServices, JobProducer,
+        consumer_groups, start_workers, DomainConfig, DomainEventPublisher, DomainServices,
+        JobProducer,
     };
     pub use waitlist_core::events::topics;
     pub use waitlist_core::events::{Envelope, EventData, FlatEvent};
     pub use waitlist_core::publish::EventPublisher;
     pub use waitlist_core::runtime::{
-        handler_fn, ConsumerGroup, Context, Handler, MemoryIdempotencyStore, Outcome, RetryPolicy,
-        Router, RunningGroup,
+        handler_fn, ConsumerGroup, Context, Handler, IntoOutcome, MemoryIdempotencyStore, Outcome,
+        RetryPolicy, Router, RunningGroup, Transient, Workers,
     };
     pub use waitlist_core::templates::TemplateRenderer;
     pub use waitlist_core::transport::OrderingGuarantee;

@@ -9,7 +9,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use waitlist::events::{Channel, NotificationEvent, NotificationPriority};
 use waitlist::notifications::{
     ChannelSender, MemoryNotificationStore, Notification, NotificationConfig, NotificationService,
-    NotificationStatus, NotificationTemplate, NotificationWorkers,
+    NotificationStatus, NotificationTemplate,
 };
 use waitlist::prelude::*;
 use waitlist::providers::{
@@ -35,7 +35,7 @@ struct Stack {
     email: Arc<RecordingEmailProvider>,
     whatsapp: Arc<RecordingWhatsappProvider>,
     push: Arc<RecordingPushProvider>,
-    workers: NotificationWorkers,
+    workers: waitlist::runtime::Workers,
 }
 
 fn fast_retry() -> NotificationConfig {

@@ -14,8 +14,8 @@ use waitlist::events::{
 use waitlist::prelude::*;
 use waitlist::waitroom::{
     CheckoutConsumer, CheckoutTokenSigner, MemoryWaitroomStore, QueueEventProducer, QueueStore,
-    RecordingInventory, RunningCheckoutConsumer, SessionStatus, SessionStore, TokenError,
-    WaitroomCheckoutHandler, WaitroomConfig, WaitroomService,
+    RecordingInventory, SessionStatus, SessionStore, TokenError, WaitroomCheckoutHandler,
+    WaitroomConfig, WaitroomService,
 };
 
 const EVENT: &str = "concert-2024";
@@ -62,7 +62,7 @@ struct Room {
     store: Arc<MemoryWaitroomStore>,
     inventory: Arc<RecordingInventory>,
     waitroom: WaitroomService,
-    consumer: RunningCheckoutConsumer,
+    consumer: waitlist::runtime::Workers,
 }
 
 fn signer() -> CheckoutTokenSigner {

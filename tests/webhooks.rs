@@ -15,7 +15,7 @@ use waitlist::runtime::RetryPolicy;
 use waitlist::webhooks::{
     publish_webhook_event, AttemptStatus, MemoryDeliveryLog, MemorySubscriptionStore, UrlGuard,
     WebhookConfig, WebhookRetry, WebhookSecret, WebhookService, WebhookSubscription,
-    WebhookVerifier, WebhookWorkers,
+    WebhookVerifier, WEBHOOK_SENDERS,
 };
 
 /// One request the receiver got.
@@ -84,7 +84,7 @@ struct Stack {
     publisher: EventPublisher,
     subs: Arc<MemorySubscriptionStore>,
     log: Arc<MemoryDeliveryLog>,
-    workers: WebhookWorkers,
+    workers: waitlist::runtime::Workers,
 }
 
 fn fast_config() -> WebhookConfig {
@@ -298,7 +298,12 @@ async fn endpoint_failing_the_configured_count_in_a_row_is_disabled() {
     })
     .await;
     eventually("dead-lettered", || {
-        s.workers.deliveries.stats().dead_lettered == 1
+        s.workers
+            .group(WEBHOOK_SENDERS)
+            .expect("delivery group")
+            .stats()
+            .dead_lettered
+            == 1
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -373,7 +378,12 @@ async fn loopback_endpoint_is_refused_by_the_default_ssrf_guard() {
     publish(&s, &event("evt-1", "user.created")).await;
     eventually("refused attempt", || !s.log.all().is_empty()).await;
     eventually("dead-lettered", || {
-        s.workers.deliveries.stats().dead_lettered == 1
+        s.workers
+            .group(WEBHOOK_SENDERS)
+            .expect("delivery group")
+            .stats()
+            .dead_lettered
+            == 1
     })
     .await;
 

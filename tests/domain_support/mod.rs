@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use waitlist::domain::{
-    consumer_groups, DomainConfig, DomainServices, InMemoryOptions, RecordingRewardWebhook,
-    Timestamp,
+    start_workers, DomainConfig, DomainServices, InMemoryOptions, RecordingRewardWebhook, Timestamp,
 };
 use waitlist::events::{ReferralCreated, ReferralVerified, UserSignedUp};
 use waitlist::prelude::*;
@@ -23,7 +22,7 @@ pub struct Stack {
     pub emails: Arc<RecordingEmailProvider>,
     pub webhook: Arc<RecordingRewardWebhook>,
     pub services: Arc<DomainServices>,
-    pub groups: Vec<RunningGroup>,
+    pub groups: Workers,
     next_position: std::sync::atomic::AtomicU64,
 }
 
@@ -62,7 +61,7 @@ impl Stack {
             emails,
             webhook,
             services,
-            groups: Vec::new(),
+            groups: Workers::new(),
             next_position: std::sync::atomic::AtomicU64::new(1),
         };
         if run {
@@ -78,10 +77,10 @@ impl Stack {
             ..DomainConfig::default()
         };
         let queue: Arc<dyn Queue> = Arc::new(self.bus.clone());
-        for group in consumer_groups(&self.services, &config) {
-            self.groups
-                .push(group.start(Arc::clone(&queue)).await.expect("group starts"));
-        }
+        let started = start_workers(&self.services, &config, queue)
+            .await
+            .expect("groups start");
+        self.groups.append(started);
     }
 
     /// The host's signup: store the user, publish `user.signed_up`.
@@ -174,7 +173,7 @@ impl Stack {
         let mut quiet = 0;
         let deadline = Instant::now() + Duration::from_secs(10);
         while quiet < 5 && Instant::now() < deadline {
-            let busy = self.groups.iter().any(|g| g.stats().in_flight > 0);
+            let busy = self.groups.groups().iter().any(|g| g.stats().in_flight > 0);
             quiet = if busy { 0 } else { quiet + 1 };
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

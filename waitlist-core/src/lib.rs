@@ -39,6 +39,8 @@ pub mod webhooks;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+/// The date-time crate of the event model, so hosts need no dependency of their own.
+pub use chrono;
 pub use error::{Error, Result};
 pub use message::{Headers, Message};
 pub use transport::{

@@ -148,6 +148,18 @@ impl TemplateRenderer {
     }
 }
 
+impl crate::runtime::Transient for TemplateError {
+    fn is_transient(&self) -> bool {
+        false
+    }
+}
+
+impl From<TemplateError> for crate::Error {
+    fn from(e: TemplateError) -> Self {
+        crate::Error::Other(Box::new(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,5 +37,6 @@ pub use rewards::{
 };
 pub use services::{DomainServices, InMemoryOptions};
 pub use wiring::{
-    consumer_groups, email_workers, job_workers, position_workers, reward_workers, DomainConfig,
+    consumer_groups, email_workers, job_workers, position_workers, reward_workers, start_workers,
+    DomainConfig,
 };

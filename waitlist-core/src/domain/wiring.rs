@@ -24,10 +24,11 @@ use crate::events::{
     UserVerified,
 };
 use crate::runtime::{
-    handler_fn, ConsumerGroup, Context, IdempotencyStore, Outcome, RetryPolicy, Router,
+    ConsumerGroup, Context, IdempotencyStore, IntoOutcome, Outcome, RetryPolicy, Router, Workers,
 };
 use crate::store::ReferralStatus;
 use crate::transport::OrderingGuarantee;
+use crate::Queue;
 
 /// Topics, group names, pool sizes and retry settings of the domain groups
 /// (defaults in brackets).
@@ -117,196 +118,200 @@ impl DomainConfig {
     }
 }
 
-fn done<T>(result: Result<T, DomainError>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Done,
-        Err(e) => e.outcome(),
+type S = Arc<DomainServices>;
+
+/// What the handlers of the domain groups share: the services and the
+/// settings some handlers need.
+#[derive(Debug)]
+struct Wired {
+    services: S,
+    position_wait: Duration,
+}
+
+impl std::ops::Deref for Wired {
+    type Target = DomainServices;
+
+    fn deref(&self) -> &DomainServices {
+        &self.services
     }
 }
 
-type S = Arc<DomainServices>;
+type W = Arc<Wired>;
+
+fn router(services: &S, config: &DomainConfig) -> crate::runtime::StateRouter<Wired> {
+    Router::with_state(Arc::new(Wired {
+        services: Arc::clone(services),
+        position_wait: config.position_wait,
+    }))
+}
 
 /// `email-workers`: one email per domain event (see the module table).
 pub fn email_workers(services: &S, config: &DomainConfig) -> ConsumerGroup {
-    let s = Arc::clone(services);
-    let welcome = handler_fn(move |e: Envelope<UserSignedUp>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            let d = e.data;
-            done(
-                s.email
-                    .send_to_user(
-                        EmailKind::Welcome,
-                        &d.campaign_id,
-                        &d.user_id,
-                        "signup",
-                        Default::default(),
-                    )
-                    .await,
-            )
-        }
-    });
-    let s = Arc::clone(services);
-    let verified = handler_fn(move |e: Envelope<UserVerified>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            let d = e.data;
-            done(
-                s.email
-                    .send_to_user(
-                        EmailKind::Verification,
-                        &d.campaign_id,
-                        &d.user_id,
-                        "verified",
-                        Default::default(),
-                    )
-                    .await,
-            )
-        }
-    });
-    let s = Arc::clone(services);
-    let wait = config.position_wait;
-    let position = handler_fn(move |e: Envelope<ReferralVerified>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            let d = e.data;
-            match s.referrals.referral(&d.campaign_id, &d.referral_id).await {
-                Err(e) => DomainError::from(e).outcome(),
-                Ok(None) => {
-                    Outcome::retry_after(wait, format!("referral {} not stored yet", d.referral_id))
-                }
-                Ok(Some(r)) => match r.status {
-                    ReferralStatus::Blocked => Outcome::skip("referral blocked by fraud detection"),
-                    ReferralStatus::Pending => Outcome::retry_after(
-                        wait,
-                        "waiting for position-workers to count the referral",
-                    ),
-                    ReferralStatus::Verified => done(
-                        s.email
-                            .send_to_user(
-                                EmailKind::PositionUpdate,
-                                &d.campaign_id,
-                                &d.referrer_id,
-                                &d.referral_id,
-                                Default::default(),
-                            )
-                            .await,
-                    ),
-                },
-            }
-        }
-    });
-    let s = Arc::clone(services);
-    let reward = handler_fn(move |e: Envelope<RewardEarned>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            done(
-                s.rewards
-                    .send_reward_email(&e.data.campaign_id, &e.data.user_reward_id)
-                    .await,
-            )
-        }
-    });
-    let s = Arc::clone(services);
-    let milestone = handler_fn(move |e: Envelope<CampaignMilestoneReached>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            let d = e.data;
-            let owner = match s.campaigns.campaign(&d.campaign_id).await {
-                Ok(c) => c.and_then(|c| c.owner_email),
-                Err(e) => return DomainError::from(e).outcome(),
-            };
-            let Some(owner) = owner else {
-                return Outcome::skip("campaign has no owner email");
-            };
-            let mut data = serde_json::Map::new();
-            data.insert("milestone".into(), d.milestone.clone().into());
-            data.insert("participant_count".into(), d.participant_count.into());
-            done(
-                s.email
-                    .send(EmailRequest {
-                        kind: EmailKind::Milestone,
-                        dedupe_key: format!("milestone/{}/{}/{owner}", d.campaign_id, d.milestone),
-                        campaign_id: d.campaign_id,
-                        to: Recipient::Address(owner),
-                        data,
-                        template_id: None,
-                    })
-                    .await,
-            )
-        }
-    });
-    let router = Router::new()
-        .on(welcome)
-        .on(verified)
-        .on(position)
-        .on(reward)
-        .on(milestone);
+    let router = router(services, config)
+        .on(welcome_email)
+        .on(verification_email)
+        .on(position_email)
+        .on(reward_email)
+        .on(milestone_email);
     config.group(
         &config.topics.domain,
         &config.email_group,
         config.email_workers,
-        router,
+        router.into_router(),
     )
+}
+
+async fn welcome_email(w: W, e: Envelope<UserSignedUp>, _: Context) -> Result<(), DomainError> {
+    let d = e.data;
+    let kind = EmailKind::Welcome;
+    w.email
+        .send_to_user(
+            kind,
+            &d.campaign_id,
+            &d.user_id,
+            "signup",
+            Default::default(),
+        )
+        .await
+        .map(drop)
+}
+
+async fn verification_email(
+    w: W,
+    e: Envelope<UserVerified>,
+    _: Context,
+) -> Result<(), DomainError> {
+    let d = e.data;
+    let kind = EmailKind::Verification;
+    w.email
+        .send_to_user(
+            kind,
+            &d.campaign_id,
+            &d.user_id,
+            "verified",
+            Default::default(),
+        )
+        .await
+        .map(drop)
+}
+
+/// The referrer's position-update email, once `position-workers` counted
+/// the referral (it retries until then).
+async fn position_email(w: W, e: Envelope<ReferralVerified>, _: Context) -> Outcome {
+    let d = e.data;
+    let wait = w.position_wait;
+    let referral = match w.referrals.referral(&d.campaign_id, &d.referral_id).await {
+        Err(e) => return DomainError::from(e).outcome(),
+        Ok(None) => {
+            return Outcome::retry_after(wait, format!("referral {} not stored yet", d.referral_id))
+        }
+        Ok(Some(r)) => r,
+    };
+    match referral.status {
+        ReferralStatus::Blocked => Outcome::skip("referral blocked by fraud detection"),
+        ReferralStatus::Pending => {
+            Outcome::retry_after(wait, "waiting for position-workers to count the referral")
+        }
+        ReferralStatus::Verified => w
+            .email
+            .send_to_user(
+                EmailKind::PositionUpdate,
+                &d.campaign_id,
+                &d.referrer_id,
+                &d.referral_id,
+                Default::default(),
+            )
+            .await
+            .map(drop)
+            .into_outcome(),
+    }
+}
+
+async fn reward_email(w: W, e: Envelope<RewardEarned>, _: Context) -> Result<(), DomainError> {
+    let d = e.data;
+    w.rewards
+        .send_reward_email(&d.campaign_id, &d.user_reward_id)
+        .await
+        .map(drop)
+}
+
+/// The milestone announcement to the campaign's owner.
+async fn milestone_email(w: W, e: Envelope<CampaignMilestoneReached>, _: Context) -> Outcome {
+    let d = e.data;
+    let owner = match w.campaigns.campaign(&d.campaign_id).await {
+        Ok(c) => c.and_then(|c| c.owner_email),
+        Err(e) => return DomainError::from(e).outcome(),
+    };
+    let Some(owner) = owner else {
+        return Outcome::skip("campaign has no owner email");
+    };
+    let mut data = serde_json::Map::new();
+    data.insert("milestone".into(), d.milestone.clone().into());
+    data.insert("participant_count".into(), d.participant_count.into());
+    let request = EmailRequest {
+        kind: EmailKind::Milestone,
+        dedupe_key: format!("milestone/{}/{}/{owner}", d.campaign_id, d.milestone),
+        campaign_id: d.campaign_id,
+        to: Recipient::Address(owner),
+        data,
+        template_id: None,
+    };
+    w.email.send(request).await.map(drop).into_outcome()
 }
 
 /// `position-workers`: per-key ordering on `campaign_id` (see the module table).
 pub fn position_workers(services: &S, config: &DomainConfig) -> ConsumerGroup {
-    let s = Arc::clone(services);
-    let referral = handler_fn(move |e: Envelope<ReferralVerified>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            let d = e.data;
-            match s.fraud.check_referral(&d.campaign_id, &d.referral_id).await {
-                Ok(check) if check.report.decision == super::Decision::Block => {
-                    return Outcome::skip("referral blocked by fraud detection")
-                }
-                Ok(_) => {}
-                Err(e) => return e.outcome(),
-            }
-            let verified = s
-                .positions
-                .verify_referral(&d.campaign_id, &d.referral_id, d.points_per_referral)
-                .await;
-            match verified {
-                Ok(super::ReferralVerification::Blocked) => {
-                    Outcome::skip("referral blocked by fraud detection")
-                }
-                Ok(super::ReferralVerification::Counted {
-                    verified_referrals,
-                    change,
-                }) => {
-                    tracing::info!(campaign_id = %d.campaign_id, user_id = %change.user_id, old = change.old_position, new = change.new_position, "position changed");
-                    done(
-                        s.rewards
-                            .grant_for_referrals(&d.campaign_id, &d.referrer_id, verified_referrals)
-                            .await,
-                    )
-                }
-                Err(e) => e.outcome(),
-            }
-        }
-    });
-    let s = Arc::clone(services);
-    let signup = handler_fn(move |e: Envelope<UserSignedUp>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            let d = e.data;
-            if let Err(e) = s.positions.add_user(&d.campaign_id, &d.user_id).await {
-                return e.outcome();
-            }
-            done(s.milestones.check(&d.campaign_id).await)
-        }
-    });
-    let router = Router::new().on(referral).on(signup);
+    let router = router(services, config)
+        .on(count_referral)
+        .on(rank_newcomer);
     config
         .group(
             &config.topics.domain,
             &config.position_group,
             config.position_workers,
-            router,
+            router.into_router(),
         )
         .ordering(OrderingGuarantee::PerKey)
+}
+
+/// Fraud check, recount, move the referrer, grant rewards.
+async fn count_referral(w: W, e: Envelope<ReferralVerified>, _: Context) -> Outcome {
+    let d = e.data;
+    match w.fraud.check_referral(&d.campaign_id, &d.referral_id).await {
+        Ok(check) if check.report.decision == super::Decision::Block => {
+            return Outcome::skip("referral blocked by fraud detection")
+        }
+        Ok(_) => {}
+        Err(e) => return e.outcome(),
+    }
+    let verified = w
+        .positions
+        .verify_referral(&d.campaign_id, &d.referral_id, d.points_per_referral)
+        .await;
+    match verified {
+        Ok(super::ReferralVerification::Blocked) => {
+            Outcome::skip("referral blocked by fraud detection")
+        }
+        Ok(super::ReferralVerification::Counted {
+            verified_referrals,
+            change,
+        }) => {
+            tracing::info!(campaign_id = %d.campaign_id, user_id = %change.user_id, old = change.old_position, new = change.new_position, "position changed");
+            w.rewards
+                .grant_for_referrals(&d.campaign_id, &d.referrer_id, verified_referrals)
+                .await
+                .map(drop)
+                .into_outcome()
+        }
+        Err(e) => e.outcome(),
+    }
+}
+
+/// Ranks a newcomer and checks the campaign's milestones.
+async fn rank_newcomer(w: W, e: Envelope<UserSignedUp>, _: Context) -> Result<(), DomainError> {
+    let d = e.data;
+    w.positions.add_user(&d.campaign_id, &d.user_id).await?;
+    w.milestones.check(&d.campaign_id).await.map(drop)
 }
 
 fn delivered(result: Result<RewardDelivery, DomainError>) -> Outcome {
@@ -314,113 +319,108 @@ fn delivered(result: Result<RewardDelivery, DomainError>) -> Outcome {
         Ok(RewardDelivery::InProgress) => {
             Outcome::retry_after(Duration::from_secs(1), "delivery in progress elsewhere")
         }
-        other => done(other),
+        other => other.into_outcome(),
     }
 }
 
 /// `reward-workers`: delivers each earned reward exactly once.
 pub fn reward_workers(services: &S, config: &DomainConfig) -> ConsumerGroup {
-    let s = Arc::clone(services);
-    let reward = handler_fn(move |e: Envelope<RewardEarned>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            delivered(
-                s.rewards
-                    .deliver(&e.data.campaign_id, &e.data.user_reward_id, None)
-                    .await,
-            )
-        }
-    });
     config.group(
         &config.topics.domain,
         &config.reward_group,
         config.reward_workers,
-        Router::new().on(reward),
+        router(services, config).on(deliver_reward).into_router(),
+    )
+}
+
+async fn deliver_reward(w: W, e: Envelope<RewardEarned>, _: Context) -> Outcome {
+    let d = e.data;
+    delivered(
+        w.rewards
+            .deliver(&d.campaign_id, &d.user_reward_id, None)
+            .await,
     )
 }
 
 /// `job-workers` on the job topic: routes each `job.*` type to its worker.
 pub fn job_workers(services: &S, config: &DomainConfig) -> ConsumerGroup {
-    let s = Arc::clone(services);
-    let email = handler_fn(move |e: Envelope<EmailJob>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            let j = e.data;
-            let key = match j.template_data.get("dedupe_key").and_then(|v| v.as_str()) {
-                Some(k) => k.to_owned(),
-                None => format!("{}/{}/{}/job", j.kind, j.campaign_id, j.user_id),
-            };
-            done(
-                s.email
-                    .send(EmailRequest {
-                        kind: j.kind,
-                        campaign_id: j.campaign_id,
-                        to: Recipient::User(j.user_id),
-                        dedupe_key: key,
-                        data: j.template_data,
-                        template_id: j.template_id,
-                    })
-                    .await,
-            )
-        }
-    });
-    let s = Arc::clone(services);
-    let recalc = handler_fn(move |e: Envelope<PositionRecalculateJob>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            done(
-                s.positions
-                    .recalculate(&e.data.campaign_id, Some(e.data.points_per_referral))
-                    .await,
-            )
-        }
-    });
-    let s = Arc::clone(services);
-    let reward = handler_fn(move |e: Envelope<RewardDeliverJob>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            delivered(
-                s.rewards
-                    .deliver(&e.data.campaign_id, &e.data.user_reward_id, e.data.method)
-                    .await,
-            )
-        }
-    });
-    let s = Arc::clone(services);
-    let fraud = handler_fn(move |e: Envelope<FraudDetectJob>, _: Context| {
-        let s = Arc::clone(&s);
-        async move {
-            let j = e.data;
-            let Some(referral_id) = j.referral_id else {
-                return done(s.fraud.check_user(&j.campaign_id, &j.user_id).await);
-            };
-            match s.fraud.check_referral(&j.campaign_id, &referral_id).await {
-                Ok(check) if check.uncounted => done(
-                    s.positions
-                        .refresh_user(&j.campaign_id, &check.referrer_id, 1)
-                        .await,
-                ),
-                other => done(other),
-            }
-        }
-    });
-    let s = Arc::clone(services);
-    let analytics = handler_fn(move |e: Envelope<AnalyticsAggregateJob>, _: Context| {
-        let s = Arc::clone(&s);
-        async move { done(s.analytics.aggregate(&e.data).await) }
-    });
-    let router = Router::new()
-        .on(email)
-        .on(recalc)
-        .on(reward)
-        .on(fraud)
-        .on(analytics);
+    let router = router(services, config)
+        .on(email_job)
+        .on(recalculate_job)
+        .on(reward_job)
+        .on(fraud_job)
+        .on(analytics_job);
     config.group(
         &config.topics.jobs,
         &config.job_group,
         config.job_workers,
-        router,
+        router.into_router(),
     )
+}
+
+async fn email_job(w: W, e: Envelope<EmailJob>, _: Context) -> Result<(), DomainError> {
+    let j = e.data;
+    let key = match j.template_data.get("dedupe_key").and_then(|v| v.as_str()) {
+        Some(k) => k.to_owned(),
+        None => format!("{}/{}/{}/job", j.kind, j.campaign_id, j.user_id),
+    };
+    let request = EmailRequest {
+        kind: j.kind,
+        campaign_id: j.campaign_id,
+        to: Recipient::User(j.user_id),
+        dedupe_key: key,
+        data: j.template_data,
+        template_id: j.template_id,
+    };
+    w.email.send(request).await.map(drop)
+}
+
+async fn recalculate_job(
+    w: W,
+    e: Envelope<PositionRecalculateJob>,
+    _: Context,
+) -> Result<(), DomainError> {
+    let j = e.data;
+    let points = Some(j.points_per_referral);
+    w.positions
+        .recalculate(&j.campaign_id, points)
+        .await
+        .map(drop)
+}
+
+async fn reward_job(w: W, e: Envelope<RewardDeliverJob>, _: Context) -> Outcome {
+    let j = e.data;
+    delivered(
+        w.rewards
+            .deliver(&j.campaign_id, &j.user_reward_id, j.method)
+            .await,
+    )
+}
+
+async fn fraud_job(w: W, e: Envelope<FraudDetectJob>, _: Context) -> Result<(), DomainError> {
+    let j = e.data;
+    let Some(referral_id) = j.referral_id else {
+        return w
+            .fraud
+            .check_user(&j.campaign_id, &j.user_id)
+            .await
+            .map(drop);
+    };
+    let check = w.fraud.check_referral(&j.campaign_id, &referral_id).await?;
+    if check.uncounted {
+        w.positions
+            .refresh_user(&j.campaign_id, &check.referrer_id, 1)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn analytics_job(
+    w: W,
+    e: Envelope<AnalyticsAggregateJob>,
+    _: Context,
+) -> Result<(), DomainError> {
+    w.analytics.aggregate(&e.data).await.map(drop)
 }
 
 /// The four groups, in the order email, position, reward, job.
@@ -431,4 +431,17 @@ pub fn consumer_groups(services: &S, config: &DomainConfig) -> Vec<ConsumerGroup
         reward_workers(services, config),
         job_workers(services, config),
     ]
+}
+
+/// Starts the four groups of [`consumer_groups`] on `queue`, one member
+/// each; keep the returned [`Workers`] for as long as they should run.
+///
+/// # Errors
+/// If a group cannot subscribe (those already started are stopped).
+pub async fn start_workers(
+    services: &S,
+    config: &DomainConfig,
+    queue: Arc<dyn Queue>,
+) -> crate::Result<Workers> {
+    Workers::start(queue, consumer_groups(services, config)).await
 }

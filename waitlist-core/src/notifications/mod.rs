@@ -28,7 +28,7 @@ mod worker;
 
 pub use channel::{ChannelSender, Rendered};
 pub use model::{Notification, NotificationStatus, NotificationTemplate};
-pub use service::{NotificationConfig, NotificationService, NotificationWorkers};
+pub use service::{NotificationConfig, NotificationService};
 pub use store::{
     MemoryNotificationStore, NotificationStore, NotificationStoreError, TemplateStore,
 };

@@ -6,8 +6,7 @@ use std::time::Duration;
 use super::{ChannelSender, NotificationStore, NotificationWorker, TemplateStore};
 use crate::events::{Channel, NotificationEvent};
 use crate::runtime::{
-    ConsumerGroup, GroupReport, IdempotencyStore, MemoryIdempotencyStore, RetryPolicy, Router,
-    RunningGroup,
+    ConsumerGroup, IdempotencyStore, MemoryIdempotencyStore, RetryPolicy, Router, Workers,
 };
 use crate::{Queue, Result};
 
@@ -107,48 +106,13 @@ impl NotificationService {
     /// Starts one group per sender.
     ///
     /// # Errors
-    /// If subscribing fails.
+    /// If subscribing fails (groups already started are stopped).
     pub async fn start(
         &self,
         queue: Arc<dyn Queue>,
         senders: impl IntoIterator<Item = ChannelSender>,
-    ) -> Result<NotificationWorkers> {
-        let mut groups = Vec::new();
-        for sender in senders {
-            groups.push(self.group(sender).start(Arc::clone(&queue)).await?);
-        }
-        Ok(NotificationWorkers { groups })
-    }
-}
-
-/// The running channel groups.
-#[derive(Debug)]
-pub struct NotificationWorkers {
-    groups: Vec<RunningGroup>,
-}
-
-impl NotificationWorkers {
-    /// Whether every group is running.
-    pub fn is_running(&self) -> bool {
-        self.groups.iter().all(RunningGroup::is_running)
-    }
-
-    /// The running groups.
-    pub fn groups(&self) -> &[RunningGroup] {
-        &self.groups
-    }
-
-    /// Hands the groups over (e.g. to the ops server).
-    pub fn into_groups(self) -> Vec<RunningGroup> {
-        self.groups
-    }
-
-    /// Stops every group within `deadline` each.
-    pub async fn shutdown(self, deadline: Duration) -> Vec<GroupReport> {
-        let mut reports = Vec::new();
-        for g in self.groups {
-            reports.push(g.shutdown(deadline).await);
-        }
-        reports
+    ) -> Result<Workers> {
+        let groups: Vec<ConsumerGroup> = senders.into_iter().map(|s| self.group(s)).collect();
+        Workers::start(queue, groups).await
     }
 }

@@ -122,7 +122,8 @@ impl OpsServer {
         self
     }
 
-    /// Watches `groups`: `/health` is unavailable once one stops; the
+    /// Watches `groups` (a [`Workers`](crate::runtime::Workers) set or
+    /// single groups): `/health` is unavailable once one stops; the
     /// server's [`OpsHandle::shutdown`] shuts them down.
     pub fn groups(mut self, groups: impl IntoIterator<Item = RunningGroup>) -> Self {
         self.groups.extend(groups);
@@ -177,6 +178,7 @@ impl OpsServer {
 
 /// A running ops server.
 #[derive(Debug)]
+#[must_use = "dropping the OpsHandle stops the server and its groups"]
 pub struct OpsHandle {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -196,8 +198,8 @@ impl OpsHandle {
         self.addr
     }
 
-    /// Stops the server, then shuts the watched groups down within
-    /// `deadline` each.
+    /// Stops the server, then shuts the watched groups down under one
+    /// `deadline`.
     pub async fn shutdown(mut self, deadline: Duration) -> Vec<GroupReport> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -206,11 +208,9 @@ impl OpsHandle {
             let _ = task.await;
         }
         let groups = std::mem::take(&mut *lock(&self.shared.groups));
-        let mut reports = Vec::with_capacity(groups.len());
-        for g in groups {
-            reports.push(g.shutdown(deadline).await);
-        }
-        reports
+        crate::runtime::Workers::from(groups)
+            .shutdown(deadline)
+            .await
     }
 }
 

@@ -32,11 +32,15 @@ pub struct ConsumerGroup {
 impl ConsumerGroup {
     /// Group `group` on `topic`, handling with `router`: 10 workers, no
     /// ordering, the default [`RetryPolicy`], no deduplication.
-    pub fn new(topic: impl Into<String>, group: impl Into<String>, router: Router) -> Self {
+    pub fn new(
+        topic: impl Into<String>,
+        group: impl Into<String>,
+        router: impl Into<Router>,
+    ) -> Self {
         Self {
             topic: topic.into(),
             group: group.into(),
-            router,
+            router: router.into(),
             workers: 10,
             ordering: OrderingGuarantee::None,
             retry: RetryPolicy::default(),
@@ -109,6 +113,7 @@ impl ConsumerGroup {
     ///
     /// # Errors
     /// If subscribing fails.
+    #[must_use = "dropping the RunningGroup stops the group at once"]
     pub async fn start(self, queue: Arc<dyn Queue>) -> Result<RunningGroup> {
         let workers = self.workers;
         let max_in_flight = self.max_in_flight.unwrap_or(workers * 2).max(workers);
@@ -227,8 +232,10 @@ impl Counters {
 /// A running member of a consumer group.
 ///
 /// Dropping it stops the member like [`shutdown`](Self::shutdown) with the
-/// group's shutdown timeout, without waiting.
+/// group's shutdown timeout, without waiting. Several groups run together
+/// in a [`Workers`](super::Workers) set.
 #[derive(Debug)]
+#[must_use = "dropping a RunningGroup stops the group"]
 pub struct RunningGroup {
     group: String,
     counters: Arc<Counters>,

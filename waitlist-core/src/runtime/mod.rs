@@ -19,7 +19,9 @@ mod retry;
 mod router;
 mod scheduler;
 mod settle;
+mod state;
 mod worker;
+mod workers;
 
 pub use context::Context;
 pub use group::{ConsumerGroup, GroupReport, GroupStats, RunningGroup};
@@ -27,3 +29,5 @@ pub use idempotency::{Claim, IdempotencyStore, MemoryIdempotencyStore};
 pub use retry::{Backoff, RetryPolicy};
 pub use router::{handler_fn, FnHandler, Handler, Outcome, Router, UnknownTypePolicy};
 pub use scheduler::PerKeyScheduler;
+pub use state::{IntoOutcome, StateFn, StateRouter, Transient};
+pub use workers::{shutdown_signal, Workers};

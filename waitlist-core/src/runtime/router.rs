@@ -101,11 +101,14 @@ impl<F, E> fmt::Debug for FnHandler<F, E> {
     }
 }
 
-/// Makes a [`Handler`] from `async |event, ctx| -> Outcome`.
+/// Makes a [`Handler`] from `async |event, ctx| -> Outcome` (or any
+/// [`IntoOutcome`](super::IntoOutcome), such as a `Result` whose error is
+/// [`Transient`](super::Transient)).
 pub fn handler_fn<E, F, Fut>(f: F) -> FnHandler<F, E>
 where
     F: Fn(E, Context) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: super::IntoOutcome,
     E: Send + 'static,
 {
     FnHandler {
@@ -118,11 +121,12 @@ where
 impl<E, F, Fut> Handler<E> for FnHandler<F, E>
 where
     F: Fn(E, Context) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: super::IntoOutcome,
     E: Send + 'static,
 {
     async fn handle(&self, event: E, ctx: &Context) -> Outcome {
-        (self.f)(event, ctx.clone()).await
+        super::IntoOutcome::into_outcome((self.f)(event, ctx.clone()).await)
     }
 }
 

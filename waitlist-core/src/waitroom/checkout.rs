@@ -14,8 +14,7 @@ use async_trait::async_trait;
 use super::{Inventory, SessionStatus, WaitroomError, WaitroomService};
 use crate::events::{topics, CheckoutCompleted, CheckoutExpired, CheckoutFailed, FlatEvent};
 use crate::runtime::{
-    handler_fn, ConsumerGroup, GroupReport, MemoryIdempotencyStore, Outcome, RetryPolicy, Router,
-    RunningGroup,
+    handler_fn, ConsumerGroup, MemoryIdempotencyStore, Outcome, RetryPolicy, Router, Workers,
 };
 use crate::transport::OrderingGuarantee;
 use crate::{Queue, Result};
@@ -200,42 +199,11 @@ impl CheckoutConsumer {
         ]
     }
 
-    /// Starts the three groups on `queue`.
+    /// Starts the three groups on `queue` (completed, failed, expired).
     ///
     /// # Errors
     /// If subscribing fails (groups already started are stopped).
-    pub async fn start(&self, queue: Arc<dyn Queue>) -> Result<RunningCheckoutConsumer> {
-        let mut running = Vec::with_capacity(3);
-        for group in self.groups() {
-            running.push(group.start(Arc::clone(&queue)).await?);
-        }
-        Ok(RunningCheckoutConsumer { groups: running })
-    }
-}
-
-/// The running checkout consumer.
-#[derive(Debug)]
-pub struct RunningCheckoutConsumer {
-    groups: Vec<RunningGroup>,
-}
-
-impl RunningCheckoutConsumer {
-    /// Whether every group is running.
-    pub fn is_running(&self) -> bool {
-        self.groups.iter().all(RunningGroup::is_running)
-    }
-
-    /// The running groups (completed, failed, expired).
-    pub fn groups(&self) -> &[RunningGroup] {
-        &self.groups
-    }
-
-    /// Stops every group within `deadline` each.
-    pub async fn shutdown(self, deadline: Duration) -> Vec<GroupReport> {
-        let mut reports = Vec::with_capacity(self.groups.len());
-        for g in self.groups {
-            reports.push(g.shutdown(deadline).await);
-        }
-        reports
+    pub async fn start(&self, queue: Arc<dyn Queue>) -> Result<Workers> {
+        Workers::start(queue, self.groups()).await
     }
 }

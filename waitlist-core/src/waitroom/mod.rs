@@ -23,8 +23,7 @@ mod store;
 mod token;
 
 pub use checkout::{
-    CheckoutConsumer, CheckoutEventHandler, RunningCheckoutConsumer, WaitroomCheckoutHandler,
-    WAITROOM_SERVICE,
+    CheckoutConsumer, CheckoutEventHandler, WaitroomCheckoutHandler, WAITROOM_SERVICE,
 };
 pub use inventory::{Inventory, InventoryError, RecordingInventory, ReleasedOrder};
 pub use memory::MemoryWaitroomStore;

@@ -47,8 +47,7 @@ pub use history::{AttemptStatus, DeliveryAttempt, DeliveryLog, MemoryDeliveryLog
 pub use retry::{parse_retry_after, WebhookRetry};
 #[cfg(feature = "webhooks")]
 pub use service::{
-    publish_webhook_event, WebhookConfig, WebhookService, WebhookWorkers, WEBHOOK_DELIVERIES,
-    WEBHOOK_SENDERS,
+    publish_webhook_event, WebhookConfig, WebhookService, WEBHOOK_DELIVERIES, WEBHOOK_SENDERS,
 };
 #[cfg(feature = "webhooks")]
 pub use ssrf::{is_public, SsrfError, UrlGuard};

@@ -9,7 +9,7 @@ use super::fanout::FanOutHandler;
 use super::{DeliveryLog, SubscriptionStore, UrlGuard, WebhookDelivery, WebhookRetry};
 use crate::events::{topics, WebhookEvent};
 use crate::publish::EventPublisher;
-use crate::runtime::{ConsumerGroup, GroupReport, MemoryIdempotencyStore, Router, RunningGroup};
+use crate::runtime::{ConsumerGroup, MemoryIdempotencyStore, Router, Workers};
 use crate::transport::OrderingGuarantee;
 use crate::{headers, Message, Queue, Result};
 
@@ -150,40 +150,13 @@ impl WebhookService {
             .idempotency(Arc::new(MemoryIdempotencyStore::new()), c.dedupe_ttl)
     }
 
-    /// Starts both groups on `queue`.
+    /// Starts both groups on `queue`: the delivery group first, so that
+    /// fanned-out deliveries always have a consumer.
     ///
     /// # Errors
-    /// If subscribing fails.
-    pub async fn start(&self, queue: Arc<dyn Queue>) -> Result<WebhookWorkers> {
-        let deliveries = self.delivery_group().start(Arc::clone(&queue)).await?;
-        let fan_out = self.fan_out_group().start(queue).await?;
-        Ok(WebhookWorkers {
-            fan_out,
-            deliveries,
-        })
-    }
-}
-
-/// The running webhook groups.
-#[derive(Debug)]
-pub struct WebhookWorkers {
-    /// The fan-out group.
-    pub fan_out: RunningGroup,
-    /// The delivery group.
-    pub deliveries: RunningGroup,
-}
-
-impl WebhookWorkers {
-    /// Whether both groups are running.
-    pub fn is_running(&self) -> bool {
-        self.fan_out.is_running() && self.deliveries.is_running()
-    }
-
-    /// Stops the fan-out group, then the delivery group, each within `deadline`.
-    pub async fn shutdown(self, deadline: Duration) -> [GroupReport; 2] {
-        let fan_out = self.fan_out.shutdown(deadline).await;
-        let deliveries = self.deliveries.shutdown(deadline).await;
-        [fan_out, deliveries]
+    /// If subscribing fails (a group already started is stopped).
+    pub async fn start(&self, queue: Arc<dyn Queue>) -> Result<Workers> {
+        Workers::start(queue, [self.delivery_group(), self.fan_out_group()]).await
     }
 }
 

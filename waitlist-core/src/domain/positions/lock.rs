@@ -109,6 +109,12 @@ impl CampaignLock for MemoryCampaignLock {
     }
 }
 
+impl crate::runtime::Transient for LockError {
+    fn is_transient(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
