@@ -230,8 +230,10 @@ impl<E: FlatEvent, H: Handler<E>> FlatRoute for TypedFlatRoute<E, H> {
 
 /// Routes deliveries to handlers by event type.
 ///
-/// Enveloped events route by their envelope `type`; flat events (waiting
-/// room, notifications) route by topic. A malformed payload is dead-lettered
+/// Enveloped events route by their type header (`waitlist-event-type`) when
+/// the message has one — an unrouted type is settled without parsing the
+/// payload — and by their envelope `type` otherwise (messages from other
+/// clients); flat events (waiting room, notifications) route by topic. A malformed payload is dead-lettered
 /// with the decoding error as reason. An envelope type without a handler
 /// goes to the fallback handler if one is set, otherwise follows the
 /// [`UnknownTypePolicy`].
@@ -340,6 +342,15 @@ impl Router {
             routed.event_type = Arc::clone(label);
             return route.call(&message.payload, ctx);
         }
+        // The type header (written by every publisher of the SDK) routes
+        // without parsing: a fan-out group skips the types it has no route
+        // for, and the payload is decoded once, only for a route that takes it.
+        if let Some(ty) = message.headers.get(headers::EVENT_TYPE) {
+            if self.fallback.is_none() && !self.envelope.contains_key(ty) {
+                routed.event_type = Arc::clone(&self.unknown_label);
+                return self.unrouted(ty.clone());
+            }
+        }
         let env: Envelope<Box<RawValue>> = match serde_json::from_slice(&message.payload) {
             Ok(env) => env,
             Err(e) => {
@@ -361,18 +372,16 @@ impl Router {
         if let Some(fallback) = &self.fallback {
             return fallback.call(env, ctx);
         }
-        let ty = env.event_type;
-        match self.unknown {
-            UnknownTypePolicy::Skip => Box::pin(async move {
-                Outcome::Skip {
-                    reason: format!("no handler for type {ty}"),
-                }
-            }),
-            UnknownTypePolicy::DeadLetter => Box::pin(async move {
-                Outcome::DeadLetter {
-                    reason: format!("no handler for type {ty}"),
-                }
-            }),
-        }
+        self.unrouted(env.event_type)
+    }
+
+    /// The outcome for an envelope type without a handler.
+    fn unrouted<'a>(&self, ty: String) -> BoxFut<'a> {
+        let reason = format!("no handler for type {ty}");
+        let outcome = match self.unknown {
+            UnknownTypePolicy::Skip => Outcome::Skip { reason },
+            UnknownTypePolicy::DeadLetter => Outcome::DeadLetter { reason },
+        };
+        Box::pin(std::future::ready(outcome))
     }
 }
