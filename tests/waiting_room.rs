@@ -12,6 +12,7 @@ use waitlist::events::{
     QueueJoined, QueueLeft, QueueReady, Ticket,
 };
 use waitlist::prelude::*;
+use waitlist::sync::lock;
 use waitlist::waitroom::{
     CheckoutConsumer, CheckoutTokenSigner, MemoryWaitroomStore, QueueEventProducer, QueueStore,
     RecordingInventory, SessionStatus, SessionStore, TokenError, WaitroomCheckoutHandler,
@@ -33,7 +34,7 @@ async fn record<E: FlatEvent + Clone>(bus: &MemoryBus) -> (Seen<E>, RunningGroup
             let s = Arc::clone(&s);
             async move {
                 let key = ctx.key().map(str::to_owned);
-                s.lock().unwrap_or_else(|p| p.into_inner()).push((key, e));
+                lock(&s).push((key, e));
                 Outcome::Done
             }
         })),
@@ -45,7 +46,7 @@ async fn record<E: FlatEvent + Clone>(bus: &MemoryBus) -> (Seen<E>, RunningGroup
 }
 
 fn seen<E: Clone>(s: &Seen<E>) -> Vec<(Option<String>, E)> {
-    s.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    lock(s).clone()
 }
 
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {

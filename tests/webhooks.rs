@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use waitlist::events::{topics, Envelope, WebhookEvent};
 use waitlist::prelude::*;
 use waitlist::runtime::RetryPolicy;
+use waitlist::sync::lock;
 use waitlist::webhooks::{
     publish_webhook_event, AttemptStatus, MemoryDeliveryLog, MemorySubscriptionStore, UrlGuard,
     WebhookConfig, WebhookRetry, WebhookSecret, WebhookService, WebhookSubscription,
@@ -37,7 +38,7 @@ struct Receiver {
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
     let n = {
-        let mut got = r.got.lock().unwrap_or_else(|e| e.into_inner());
+        let mut got = lock(&r.got);
         got.push(Received {
             at: Instant::now(),
             headers,
@@ -76,7 +77,7 @@ fn always(status: StatusCode) -> Script {
 }
 
 fn received(got: &Arc<Mutex<Vec<Received>>>) -> Vec<Received> {
-    got.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    lock(got).clone()
 }
 
 struct Stack {

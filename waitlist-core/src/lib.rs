@@ -28,6 +28,7 @@ pub mod publish;
 pub mod runtime;
 #[cfg(feature = "product")]
 pub mod store;
+pub mod sync;
 #[cfg(feature = "product")]
 pub mod templates;
 pub mod transport;

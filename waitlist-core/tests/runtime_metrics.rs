@@ -3,7 +3,7 @@
 //! headers), how failed settle calls are retried, and the metrics it records.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use waitlist_core::events::{Envelope, EventData};
 use waitlist_core::runtime::metrics as names;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, RetryPolicy, Router};
+use waitlist_core::sync::lock;
 use waitlist_core::{
     headers, Capabilities, DeadLetterQueue, Delivery, Error, Headers, Message, Queue, Result,
     Settle, SubscribeOptions, Subscription,
@@ -23,10 +24,6 @@ const WAIT: Duration = Duration::from_secs(5);
 const TOPIC: &str = "scripted";
 const GROUP: &str = "metrics-group";
 const MAX_PAYLOAD: usize = 4096;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 // ---------------------------------------------------------------------------
 // The scripted transport

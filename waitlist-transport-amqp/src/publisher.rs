@@ -13,6 +13,7 @@ use waitlist_core::{Error, Result};
 use crate::connection::{backoff, unavailable, ConnectionManager};
 use crate::metrics as m;
 use crate::topology;
+use waitlist_core::sync::lock;
 
 /// One message to send: where, and what.
 #[derive(Debug, Clone)]
@@ -71,17 +72,11 @@ impl ConfirmChannel {
     }
 
     fn is_declared(&self, name: &str) -> bool {
-        self.declared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(name)
+        lock(&self.declared).contains(name)
     }
 
     fn mark_declared(&self, name: &str) {
-        self.declared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned());
+        lock(&self.declared).insert(name.to_owned());
     }
 
     /// Declares the topic exchange once per transport.

@@ -10,6 +10,7 @@ mod support;
 use std::time::Duration;
 
 use waitlist_core::conformance::{broker_restart_loses_nothing, Harness};
+use waitlist_core::sync::lock;
 
 /// The tests of this binary disturb the broker: one at a time.
 static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -133,9 +134,7 @@ async fn in_flight_returns_to_zero_after_broker_restarts() {
             let s = Arc::clone(&s);
             async move {
                 tokio::time::sleep(Duration::from_millis(2)).await;
-                s.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(ctx.message_id().to_owned());
+                lock(&s).insert(ctx.message_id().to_owned());
                 Outcome::Done
             }
         },
@@ -172,9 +171,9 @@ async fn in_flight_returns_to_zero_after_broker_restarts() {
     };
     for _ in 0..2 {
         // Restart while deliveries are being handled and acked.
-        let handled = seen.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let handled = lock(&seen).len();
         for _ in 0..200 {
-            if seen.lock().unwrap_or_else(|e| e.into_inner()).len() > handled + 200 {
+            if lock(&seen).len() > handled + 200 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -186,11 +185,11 @@ async fn in_flight_returns_to_zero_after_broker_restarts() {
     }
     publisher.await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while seen.lock().unwrap_or_else(|e| e.into_inner()).len() < total {
+    while lock(&seen).len() < total {
         assert!(
             tokio::time::Instant::now() < deadline,
             "only {} of {total} handled after the restarts",
-            seen.lock().unwrap_or_else(|e| e.into_inner()).len()
+            lock(&seen).len()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -21,6 +21,7 @@ use crate::metrics as m;
 use crate::producer::{map_err, Clients};
 use crate::topics::Names;
 use crate::tracker::{Pending, Tp, Tracker};
+use waitlist_core::sync::lock;
 
 /// State shared by the poller, the subscription, the settles and the
 /// rebalance callbacks.
@@ -38,7 +39,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Tracker> {
-        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.tracker)
     }
 }
 

@@ -15,6 +15,7 @@ use waitlist_core::{
 
 use crate::group::Group;
 use crate::settle::MemorySettle;
+use waitlist_core::sync::lock;
 
 /// Settings of a [`MemoryBus`].
 #[derive(Debug, Clone)]
@@ -108,7 +109,7 @@ impl MemoryBus {
     }
 
     fn topics(&self) -> MutexGuard<'_, HashMap<String, Topic>> {
-        self.inner.topics.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.topics)
     }
 
     fn group(&self, topic: &str, group: &str) -> Option<Arc<Group>> {

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use waitlist_core::sync::lock;
 use waitlist_core::{headers, Message};
 
 /// A message held by a group.
@@ -85,7 +86,7 @@ impl Group {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, GroupState> {
         // The state stays consistent across a panicking holder: recover it.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Partition of `key` (stable FNV-1a hash).

@@ -5,17 +5,18 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
-use waitlist_core::conformance::TestEvent;
+use waitlist_core::conformance::{wait_until, TestEvent};
 use waitlist_core::events::{topics, Envelope, QueueJoined};
 use waitlist_core::runtime::{
     handler_fn, ConsumerGroup, Context, Handler, Outcome, RetryPolicy, Router, RunningGroup,
     UnknownTypePolicy,
 };
+use waitlist_core::sync::lock;
 use waitlist_core::{
     headers, Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result,
     SubscribeOptions, Subscription,
@@ -27,19 +28,6 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// What a handler records, shared with the test.
 type Recorded<T> = Arc<Mutex<Vec<T>>>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Polls `cond` every 5 ms until it holds; panics after [`WAIT`].
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 /// An enveloped [`TestEvent`] on `topic`, keyed by `key`.
 fn test_message(topic: &str, key: &str, seq: u64) -> Message {
@@ -110,12 +98,12 @@ async fn unrouted_envelope_type_is_skipped_and_acked_by_default() {
     .await
     .expect("publish");
 
-    wait_until("one skipped and one done", || {
+    wait_until("one skipped and one done", WAIT, || {
         let s = running.stats();
         s.skipped == 1 && s.done == 1
     })
     .await;
-    wait_until("the group to hold nothing", || {
+    wait_until("the group to hold nothing", WAIT, || {
         bus.group_len("t", "g") == Some(0)
     })
     .await;
@@ -144,7 +132,7 @@ async fn unrouted_envelope_type_is_dead_lettered_under_dead_letter_policy() {
     .await
     .expect("publish");
 
-    wait_until("one dead-lettered and one done", || {
+    wait_until("one dead-lettered and one done", WAIT, || {
         let s = running.stats();
         s.dead_lettered == 1 && s.done == 1
     })
@@ -200,7 +188,7 @@ async fn fallback_receives_unrouted_envelope_as_json_value_with_its_data() {
     .await
     .expect("publish");
 
-    wait_until("both handled", || running.stats().done == 2).await;
+    wait_until("both handled", WAIT, || running.stats().done == 2).await;
     let seen = lock(&seen).clone();
     assert_eq!(
         seen,
@@ -262,7 +250,7 @@ async fn panicking_handler_is_retried_and_the_worker_keeps_handling() {
         .await
         .expect("publish");
 
-    wait_until("all three handled", || running.stats().done == 3).await;
+    wait_until("all three handled", WAIT, || running.stats().done == 3).await;
     let mut calls = lock(&calls).clone();
     calls.sort_unstable();
     assert_eq!(calls, vec![(0, 1), (0, 2), (1, 1), (2, 1)]);
@@ -303,7 +291,10 @@ async fn handler_panicking_on_every_attempt_is_dead_lettered_as_panicked() {
     .await;
     let poison = test_message("t", "k", 0);
     bus.publish_one(poison.clone()).await.expect("publish");
-    wait_until("dead-lettering", || running.stats().dead_lettered == 1).await;
+    wait_until("dead-lettering", WAIT, || {
+        running.stats().dead_lettered == 1
+    })
+    .await;
     assert_eq!(calls.load(SeqCst), 2, "one call per attempt");
 
     let dead = dead_letters(&bus, "t", "g").await;
@@ -320,7 +311,10 @@ async fn handler_panicking_on_every_attempt_is_dead_lettered_as_panicked() {
     bus.publish_one(test_message("t", "k", 1))
         .await
         .expect("publish");
-    wait_until("the next message handled", || running.stats().done == 1).await;
+    wait_until("the next message handled", WAIT, || {
+        running.stats().done == 1
+    })
+    .await;
     running.shutdown(WAIT).await;
 }
 
@@ -365,9 +359,9 @@ async fn skip_outcome_acks_and_nothing_is_redelivered() {
         .await
         .expect("publish");
 
-    wait_until("skipped", || running.stats().skipped == 1).await;
+    wait_until("skipped", WAIT, || running.stats().skipped == 1).await;
     // Held nothing means nothing queued, delayed or in flight: no redelivery.
-    wait_until("the group to hold nothing", || {
+    wait_until("the group to hold nothing", WAIT, || {
         bus.group_len("t", "g") == Some(0)
     })
     .await;
@@ -390,7 +384,7 @@ async fn dead_letter_outcome_goes_to_the_dlq_on_the_first_attempt() {
     let msg = test_message("t", "k", 1);
     bus.publish_one(msg.clone()).await.expect("publish");
 
-    wait_until("dead-lettered", || running.stats().dead_lettered == 1).await;
+    wait_until("dead-lettered", WAIT, || running.stats().dead_lettered == 1).await;
     assert_eq!(calls.load(SeqCst), 1, "no retry before dead-lettering");
     assert_eq!(running.stats().retried, 0);
     let dead = dead_letters(&bus, "t", "g").await;
@@ -432,7 +426,10 @@ async fn retry_after_waits_at_least_the_given_delay_instead_of_the_policy() {
         .await
         .expect("publish");
 
-    wait_until("the second attempt handled", || running.stats().done == 1).await;
+    wait_until("the second attempt handled", WAIT, || {
+        running.stats().done == 1
+    })
+    .await;
     let attempts = lock(&attempts).clone();
     assert_eq!(attempts.len(), 2);
     assert_eq!((attempts[0].0, attempts[1].0), (1, 2));
@@ -473,7 +470,7 @@ async fn handler_slower_than_the_timeout_is_retried_as_timed_out() {
         .await
         .expect("publish");
 
-    wait_until("dead-lettering after two timeouts", || {
+    wait_until("dead-lettering after two timeouts", WAIT, || {
         running.stats().dead_lettered == 1
     })
     .await;
@@ -585,7 +582,7 @@ async fn delivery_over_the_transports_max_payload_is_dead_lettered_unhandled() {
         .await
         .expect("publish");
 
-    wait_until("big dead-lettered and small handled", || {
+    wait_until("big dead-lettered and small handled", WAIT, || {
         let s = running.stats();
         s.dead_lettered == 1 && s.done == 1
     })
@@ -662,7 +659,7 @@ async fn flat_event_is_routed_by_its_topic() {
     .await
     .expect("publish");
 
-    wait_until("both handled", || running.stats().done == 2).await;
+    wait_until("both handled", WAIT, || running.stats().done == 2).await;
     let seen = lock(&seen).clone();
     let key = Some("concert-2024".to_owned());
     assert_eq!(
@@ -701,7 +698,7 @@ async fn malformed_flat_event_is_dead_lettered_with_its_type() {
     .await
     .expect("publish");
 
-    wait_until("bad dead-lettered and good handled", || {
+    wait_until("bad dead-lettered and good handled", WAIT, || {
         let s = running.stats();
         s.dead_lettered == 1 && s.done == 1
     })
@@ -757,7 +754,7 @@ async fn worker_pool_of_three_runs_at_most_three_handlers_at_once() {
     .await
     .expect("publish");
 
-    wait_until("all handled", || running.stats().done == total).await;
+    wait_until("all handled", WAIT, || running.stats().done == total).await;
     let peak = peak.load(SeqCst);
     assert!(peak <= 3, "{peak} handlers ran at once with 3 workers");
     assert!(peak >= 2, "handlers never overlapped (peak {peak})");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
-use waitlist_core::conformance::TestEvent;
+use waitlist_core::conformance::{wait_until, TestEvent};
 use waitlist_core::events::Envelope;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
 use waitlist_core::{
@@ -170,15 +170,6 @@ fn done_router(calls: &Arc<AtomicUsize>) -> Router {
         c.fetch_add(1, SeqCst);
         async { Outcome::Done }
     }))
-}
-
-/// Polls `cond` every 5 ms until it holds; panics after `wait`.
-async fn wait_until(what: &str, wait: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + wait;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

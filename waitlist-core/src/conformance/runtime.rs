@@ -10,12 +10,9 @@ use crate::events::Envelope;
 use crate::runtime::{
     handler_fn, ConsumerGroup, Context, MemoryIdempotencyStore, Outcome, RetryPolicy, Router,
 };
+use crate::sync::lock;
 use crate::transport::OrderingGuarantee;
 use crate::{headers, Message};
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The group's dead-letter queue and its first `limit` entries, polled until
 /// at least `at_least` are listed (brokers may show them with a delay).

@@ -166,8 +166,9 @@ pub(crate) async fn drain_ids(
     ids
 }
 
-/// Polls `cond` every 10 ms until it holds, panicking after `wait`.
-pub(crate) async fn wait_until(what: &str, wait: Duration, mut cond: impl FnMut() -> bool) {
+/// Polls `cond` every 10 ms until it holds, panicking after `wait`: the one
+/// way tests of the SDK wait for a condition (never a fixed sleep).
+pub async fn wait_until(what: &str, wait: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + wait;
     while !cond() {
         assert!(

@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 use std::sync::Mutex;
 
+use crate::sync::lock;
 use chrono::{DateTime, Utc};
 
 /// A UTC instant, the time type of every record and event.
@@ -43,18 +44,18 @@ impl ManualClock {
 
     /// Sets the time.
     pub fn set(&self, now: DateTime<Utc>) {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        *lock(&self.now) = now;
     }
 
     /// Moves the time forward by `by`.
     pub fn advance(&self, by: std::time::Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+        let mut now = lock(&self.now);
         *now += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero());
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.now)
     }
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use super::{Notification, NotificationStatus, NotificationTemplate};
+use crate::sync::lock;
 
 /// A repository could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,10 +88,6 @@ impl MemoryNotificationStore {
             n.updated_at = Utc::now();
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[async_trait]

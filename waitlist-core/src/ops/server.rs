@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use super::HealthCheck;
 use crate::runtime::{GroupReport, RunningGroup};
+use crate::sync::lock;
 
 /// The ops server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -220,10 +221,6 @@ impl Drop for OpsHandle {
             let _ = stop.send(());
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn info(State(s): State<Arc<Shared>>) -> impl IntoResponse {

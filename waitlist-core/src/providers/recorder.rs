@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use super::ProviderError;
+use crate::sync::lock;
 
 /// Records accepted items; answers queued failures first.
 #[derive(Debug)]
@@ -26,7 +27,7 @@ impl<T: Clone> Recorder<T> {
     /// Makes the next calls fail with `errors`, in order, after any failures
     /// queued before.
     pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        let mut queued = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queued = lock(&self.failures);
         let mut errors: Vec<ProviderError> = errors.into_iter().collect();
         errors.reverse();
         errors.append(&mut queued);
@@ -35,10 +36,7 @@ impl<T: Clone> Recorder<T> {
 
     /// Every item accepted so far.
     pub fn accepted(&self) -> Vec<T> {
-        self.accepted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.accepted).clone()
     }
 
     /// Accepts `item` unless a failure is queued; returns how many items
@@ -47,15 +45,10 @@ impl<T: Clone> Recorder<T> {
     /// # Errors
     /// The next queued failure.
     pub fn record(&self, item: &T) -> Result<usize, ProviderError> {
-        if let Some(err) = self
-            .failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-        {
+        if let Some(err) = lock(&self.failures).pop() {
             return Err(err);
         }
-        let mut accepted = self.accepted.lock().unwrap_or_else(|e| e.into_inner());
+        let mut accepted = lock(&self.accepted);
         accepted.push(item.clone());
         Ok(accepted.len())
     }

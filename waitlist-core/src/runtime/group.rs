@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use super::metrics::GroupMetrics;
 use super::worker::Processor;
 use super::{IdempotencyStore, PerKeyScheduler, RetryPolicy, Router};
+use crate::sync::lock;
 use crate::transport::{OrderingGuarantee, SubscribeOptions};
 use crate::{Delivery, Queue, Result, Subscription};
 
@@ -362,10 +363,6 @@ impl Dispatcher {
         }
         tracing::info!(%group, "consumer group stopped");
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Fetches the next delivery for a worker: `Some(Some(job))` to run now,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use crate::sync::lock;
 use crate::Result;
 
 /// The state of an idempotency key when a delivery claims it.
@@ -84,7 +85,7 @@ impl MemoryIdempotencyStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent data: recover it.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     fn set(state: &mut State, key: &str, entry: Entry) {

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::events::Ticket;
+use crate::sync::lock;
 
 /// The inventory could not take the tickets back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,10 +57,7 @@ impl RecordingInventory {
 
     /// Every order released so far.
     pub fn released(&self) -> Vec<ReleasedOrder> {
-        self.released
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.released).clone()
     }
 }
 
@@ -71,7 +69,7 @@ impl Inventory for RecordingInventory {
         event_id: &str,
         tickets: &[Ticket],
     ) -> Result<(), InventoryError> {
-        let mut released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let mut released = lock(&self.released);
         if !released.iter().any(|r| r.order_id == order_id) {
             released.push(ReleasedOrder {
                 order_id: order_id.to_owned(),

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{QueueStore, Session, SessionStore, WaitroomError};
+use crate::sync::lock;
 
 #[derive(Debug, Default)]
 struct EventQueue {
@@ -28,11 +29,11 @@ impl MemoryWaitroomStore {
     }
 
     fn queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, EventQueue>> {
-        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.queues)
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.sessions)
     }
 }
 

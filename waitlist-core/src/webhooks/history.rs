@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::WebhookStoreError;
+use crate::sync::lock;
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,7 +110,7 @@ impl MemoryDeliveryLog {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<DeliveryAttempt>> {
-        self.attempts.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.attempts)
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::WebhookSecret;
+use crate::sync::lock;
 
 /// Why a webhook store could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,7 +153,7 @@ impl MemorySubscriptionStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, WebhookSubscription>> {
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.subs)
     }
 }
 

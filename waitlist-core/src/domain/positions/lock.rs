@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use crate::sync::lock;
 use async_trait::async_trait;
 
 /// Why a campaign lock could not be taken.
@@ -70,7 +71,7 @@ impl MemoryCampaignLock {
 
     /// Campaigns whose lock is held or awaited now.
     pub fn active(&self) -> usize {
-        self.locks.lock().unwrap_or_else(|e| e.into_inner()).len()
+        lock(&self.locks).len()
     }
 }
 
@@ -82,7 +83,7 @@ struct MemoryGuard {
 
 impl Drop for MemoryGuard {
     fn drop(&mut self) {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut locks = lock(&self.locks);
         drop(self.guard.take());
         if locks
             .get(&self.campaign)
@@ -97,7 +98,7 @@ impl Drop for MemoryGuard {
 impl CampaignLock for MemoryCampaignLock {
     async fn lock(&self, campaign_id: &str) -> Result<CampaignLockGuard, LockError> {
         let mutex = {
-            let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            let mut locks = lock(&self.locks);
             Arc::clone(locks.entry(campaign_id.to_owned()).or_default())
         };
         let guard = mutex.lock_owned().await;

@@ -8,6 +8,7 @@ use crate::domain::{Clock, DomainError, SystemClock};
 use crate::store::{
     CampaignStore, PositionChange, ReferralStatus, ReferralStore, Standing, UserStore,
 };
+use crate::sync::lock;
 
 /// What verifying a referral did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,14 +93,11 @@ impl PositionService {
     }
 
     fn take_cached(&self, campaign_id: &str) -> Option<PositionIndex> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(campaign_id)
+        lock(&self.cache).remove(campaign_id)
     }
 
     fn put_cached(&self, campaign_id: &str, index: PositionIndex) {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = lock(&self.cache);
         if self.max_cached == 0 {
             return;
         }
@@ -353,7 +351,7 @@ impl PositionService {
         user_id: &str,
     ) -> Result<Option<u64>, DomainError> {
         let cached = {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let cache = lock(&self.cache);
             cache.get(campaign_id).map(|i| i.position(user_id))
         };
         match cached {

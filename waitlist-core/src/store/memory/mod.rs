@@ -14,6 +14,7 @@ pub use signals::MemoryFraudSignals;
 use super::model::*;
 use super::traits::*;
 use super::StoreError;
+use crate::sync::lock;
 
 type Key = (String, String);
 
@@ -60,7 +61,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Every user of the campaign, ordered by current position then id.

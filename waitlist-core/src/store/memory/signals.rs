@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::store::model::{FraudSignal, SignalKind};
 use crate::store::traits::{FraudSignalStore, StoreResult};
+use crate::sync::lock;
 
 type SignalKey = (String, SignalKind, String);
 
@@ -59,16 +60,12 @@ impl MemoryFraudSignals {
 
     /// Values tracked now.
     pub fn tracked_values(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .windows
-            .len()
+        lock(&self.inner).windows.len()
     }
 
     /// Observations held now, over all values.
     pub fn tracked_observations(&self) -> usize {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = lock(&self.inner);
         inner.windows.values().map(|w| w.entries.len()).sum()
     }
 
@@ -100,7 +97,7 @@ impl MemoryFraudSignals {
 impl FraudSignalStore for MemoryFraudSignals {
     async fn record_signal(&self, signal: FraudSignal, window: Duration) -> StoreResult<u64> {
         let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = lock(&self.inner);
         inner.since_sweep += 1;
         if inner.since_sweep >= 1024 || inner.windows.len() >= self.max_values {
             self.sweep(&mut inner, signal.at);
