@@ -40,6 +40,8 @@ pub mod webhooks;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+/// The attribute for implementing the SDK's async traits (handlers, layers, stores).
+pub use async_trait::async_trait;
 /// The date-time crate of the event model, so hosts need no dependency of their own.
 pub use chrono;
 pub use error::{Error, Result};

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use waitlist_core::transport::OrderingGuarantee;
 use waitlist_core::{
     Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result, SubscribeOptions,
     Subscription,
@@ -127,13 +126,11 @@ impl Publisher for AmqpTransport {
 #[async_trait]
 impl Queue for AmqpTransport {
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::new("amqp");
-        caps.ordering = OrderingGuarantee::None;
-        caps.native_delay = true;
-        caps.persistent = true;
-        caps.restartable = true;
-        caps.max_payload = self.config().max_payload;
-        caps
+        Capabilities::new("amqp")
+            .native_delay()
+            .persistent()
+            .restartable()
+            .max_payload(self.config().max_payload)
     }
 
     async fn subscribe(

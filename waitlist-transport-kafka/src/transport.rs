@@ -95,13 +95,11 @@ impl Publisher for KafkaTransport {
 #[async_trait]
 impl Queue for KafkaTransport {
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::new("kafka");
-        caps.ordering = OrderingGuarantee::PerKey;
-        caps.native_delay = true;
-        caps.persistent = true;
-        caps.restartable = false;
-        caps.max_payload = self.config().max_payload;
-        caps
+        Capabilities::new("kafka")
+            .ordering(OrderingGuarantee::PerKey)
+            .native_delay()
+            .persistent()
+            .max_payload(self.config().max_payload)
     }
 
     async fn subscribe(

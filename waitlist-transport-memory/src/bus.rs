@@ -237,13 +237,10 @@ impl Publisher for MemoryBus {
 #[async_trait]
 impl Queue for MemoryBus {
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::new("memory");
-        caps.ordering = OrderingGuarantee::PerKey;
-        caps.native_delay = true;
-        caps.persistent = false;
-        caps.restartable = false;
-        caps.max_payload = self.inner.config.max_payload;
-        caps
+        Capabilities::new("memory")
+            .ordering(OrderingGuarantee::PerKey)
+            .native_delay()
+            .max_payload(self.inner.config.max_payload)
     }
 
     async fn subscribe(

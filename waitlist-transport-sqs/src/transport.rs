@@ -453,18 +453,20 @@ impl Publisher for SqsTransport {
 #[async_trait]
 impl Queue for SqsTransport {
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::new("sqs");
-        caps.ordering = match self.inner.config.kind {
-            QueueKind::Fifo => OrderingGuarantee::PerKey,
-            QueueKind::Standard => OrderingGuarantee::None,
+        let fifo = self.inner.config.kind == QueueKind::Fifo;
+        let ordering = if fifo {
+            OrderingGuarantee::PerKey
+        } else {
+            OrderingGuarantee::None
         };
-        caps.native_delay = true;
-        caps.persistent = true;
-        caps.restartable = false;
         // Room for the attributes the SDK adds (id, key, headers).
-        caps.max_payload = self.inner.config.max_message_bytes.saturating_sub(8 * 1024);
-        caps.deduplicates_ids = self.inner.config.kind == QueueKind::Fifo;
-        caps
+        let max_payload = self.inner.config.max_message_bytes.saturating_sub(8 * 1024);
+        Capabilities::new("sqs")
+            .ordering(ordering)
+            .native_delay()
+            .persistent()
+            .max_payload(max_payload)
+            .deduplicates_ids(fifo)
     }
 
     async fn subscribe(

@@ -15,6 +15,9 @@ pub struct Context {
     pub attempt: u32,
     /// Worker of the pool running the handler.
     pub worker_id: usize,
+    /// The event type's label (metrics, spans): the route's type, or
+    /// `unknown` when the group has no route for it.
+    pub event_type: Arc<str>,
 }
 
 impl Context {

@@ -1,13 +1,14 @@
 //! Consumer groups: a subscription, a worker pool and a dispatcher.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::metrics::GroupMetrics;
+use super::layer::{CatchPanic, Deduplicate, Layer, PayloadLimit, Timeout, Timing};
+use super::observer::Observer;
 use super::worker::Processor;
 use super::{IdempotencyStore, PerKeyScheduler, RetryPolicy, Router};
 use crate::sync::lock;
@@ -28,6 +29,8 @@ pub struct ConsumerGroup {
     dedupe_ttl: Duration,
     handler_timeout: Option<Duration>,
     shutdown_timeout: Duration,
+    max_payload: Option<usize>,
+    layers: Vec<Arc<dyn Layer>>,
 }
 
 impl ConsumerGroup {
@@ -50,6 +53,8 @@ impl ConsumerGroup {
             dedupe_ttl: Duration::from_secs(24 * 3600),
             handler_timeout: None,
             shutdown_timeout: Duration::from_secs(30),
+            max_payload: None,
+            layers: Vec::new(),
         }
     }
 
@@ -99,6 +104,47 @@ impl ConsumerGroup {
         self
     }
 
+    /// Dead-letters payloads larger than `bytes` unhandled (default, and
+    /// at most: the transport's own limit).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = Some(bytes);
+        self
+    }
+
+    /// Wraps every handler of the group in `layer` (see [`Layer`]): layers
+    /// run in the order they were added, inside the runtime's own
+    /// (payload limit, deduplication, panic containment, timeout, timing)
+    /// and around the router.
+    pub fn layer(mut self, layer: impl Layer) -> Self {
+        self.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// The chain around the router: the runtime's layers, then the group's.
+    fn chain(&mut self, transport_max: usize, observer: &Arc<Observer>) -> Vec<Arc<dyn Layer>> {
+        let limit = self
+            .max_payload
+            .map_or(transport_max, |m| m.min(transport_max));
+        let mut chain: Vec<Arc<dyn Layer>> = vec![Arc::new(PayloadLimit(limit))];
+        if let Some(store) = self.idempotency.take() {
+            let lease = self.handler_timeout.unwrap_or(Duration::from_secs(300)) * 2;
+            let in_progress = self.retry.base_delay(1);
+            chain.push(Arc::new(Deduplicate::new(
+                store,
+                self.dedupe_ttl,
+                lease,
+                in_progress,
+            )));
+        }
+        chain.push(Arc::new(CatchPanic(Arc::clone(observer))));
+        if let Some(limit) = self.handler_timeout {
+            chain.push(Arc::new(Timeout(limit)));
+        }
+        chain.push(Arc::new(Timing(Arc::clone(observer))));
+        chain.append(&mut self.layers);
+        chain
+    }
+
     /// The group's name.
     pub fn name(&self) -> &str {
         &self.group
@@ -115,26 +161,22 @@ impl ConsumerGroup {
     /// # Errors
     /// If subscribing fails.
     #[must_use = "dropping the RunningGroup stops the group at once"]
-    pub async fn start(self, queue: Arc<dyn Queue>) -> Result<RunningGroup> {
+    pub async fn start(mut self, queue: Arc<dyn Queue>) -> Result<RunningGroup> {
         let workers = self.workers;
         let max_in_flight = self.max_in_flight.unwrap_or(workers * 2).max(workers);
         let caps = queue.capabilities();
         let options = SubscribeOptions::new(self.ordering, max_in_flight);
         let subscription = queue.subscribe(&self.topic, &self.group, options).await?;
-        let counters = Arc::new(Counters::default());
-        let metrics = GroupMetrics::new(&self.group, self.router.labels().iter());
+        let observer = Arc::new(Observer::new(&self.group, self.router.labels().iter()));
+        let layers = self.chain(caps.max_payload, &observer);
         let (stop_tx, stop_rx) = watch::channel(None);
         let processor = Arc::new(Processor {
             topic: Arc::from(self.topic.as_str()),
             group: Arc::from(self.group.as_str()),
             router: self.router,
             retry: self.retry,
-            idempotency: self.idempotency,
-            dedupe_ttl: self.dedupe_ttl,
-            handler_timeout: self.handler_timeout,
-            max_payload: caps.max_payload,
-            counters: Arc::clone(&counters),
-            metrics,
+            layers,
+            observer: Arc::clone(&observer),
             settle_failures: std::sync::atomic::AtomicU32::new(0),
             stop: stop_rx.clone(),
         });
@@ -151,27 +193,11 @@ impl ConsumerGroup {
         let task = tokio::spawn(dispatcher.run());
         Ok(RunningGroup {
             group: self.group,
-            counters,
+            observer,
             stop: stop_tx,
             task: Some(task),
         })
     }
-}
-
-/// Live counters of a running group.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) done: AtomicU64,
-    pub(crate) skipped: AtomicU64,
-    pub(crate) retried: AtomicU64,
-    pub(crate) dead_lettered: AtomicU64,
-    pub(crate) duplicates: AtomicU64,
-    pub(crate) settle_errors: AtomicU64,
-    pub(crate) panics: AtomicU64,
-    pub(crate) subscription_errors: AtomicU64,
-    pub(crate) in_flight: AtomicUsize,
-    pub(crate) peak_in_flight: AtomicUsize,
-    pub(crate) abandoned: AtomicUsize,
 }
 
 /// What a group has done so far.
@@ -182,6 +208,9 @@ pub struct GroupStats {
     pub done: u64,
     /// Deliveries skipped (no interest, or [`Outcome::Skip`](super::Outcome::Skip)).
     pub skipped: u64,
+    /// Of `skipped`, the deliveries of an event type the group has no
+    /// route for: a misrouted event shows here.
+    pub unrouted: u64,
     /// Deliveries sent back for a retry.
     pub retried: u64,
     /// Deliveries dead-lettered.
@@ -213,23 +242,6 @@ pub struct GroupReport {
     pub abandoned: usize,
 }
 
-impl Counters {
-    fn snapshot(&self) -> GroupStats {
-        GroupStats {
-            done: self.done.load(Relaxed),
-            skipped: self.skipped.load(Relaxed),
-            retried: self.retried.load(Relaxed),
-            dead_lettered: self.dead_lettered.load(Relaxed),
-            duplicates: self.duplicates.load(Relaxed),
-            settle_errors: self.settle_errors.load(Relaxed),
-            panics: self.panics.load(Relaxed),
-            subscription_errors: self.subscription_errors.load(Relaxed),
-            in_flight: self.in_flight.load(Relaxed),
-            peak_in_flight: self.peak_in_flight.load(Relaxed),
-        }
-    }
-}
-
 /// A running member of a consumer group.
 ///
 /// Dropping it stops the member like [`shutdown`](Self::shutdown) with the
@@ -239,7 +251,7 @@ impl Counters {
 #[must_use = "dropping a RunningGroup stops the group"]
 pub struct RunningGroup {
     group: String,
-    counters: Arc<Counters>,
+    observer: Arc<Observer>,
     stop: watch::Sender<Option<Duration>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -257,7 +269,7 @@ impl RunningGroup {
 
     /// Counters so far.
     pub fn stats(&self) -> GroupStats {
-        self.counters.snapshot()
+        self.observer.snapshot()
     }
 
     /// Stops fetching, lets in-flight deliveries finish and settle until
@@ -280,8 +292,8 @@ impl RunningGroup {
         }
         GroupReport {
             group: self.group.clone(),
-            stats: self.counters.snapshot(),
-            abandoned: self.counters.abandoned.load(Relaxed),
+            stats: self.observer.snapshot(),
+            abandoned: self.observer.abandoned.load(Relaxed),
         }
     }
 }
@@ -323,7 +335,7 @@ struct Pool {
 
 impl Dispatcher {
     async fn run(self) {
-        let counters = Arc::clone(&self.processor.counters);
+        let observer = Arc::clone(&self.processor.observer);
         let group = self.processor.group.to_string();
         let workers = self.workers;
         let mut stop = self.stop.clone();
@@ -353,8 +365,8 @@ impl Dispatcher {
                 while tasks.join_next().await.is_some() {}
                 // Deliveries waiting in the scheduler are dropped unsettled too.
                 lock(&pool.scheduler).clear();
-                let left = counters.in_flight.load(Relaxed);
-                counters.abandoned.store(left, Relaxed);
+                let left = observer.in_flight();
+                observer.abandoned.store(left, Relaxed);
                 tracing::warn!(%group, abandoned = left, "shutdown deadline passed; unsettled deliveries will be redelivered");
             }
         }
@@ -369,7 +381,7 @@ impl Dispatcher {
 /// `Some(None)` when it waits behind its key, `None` when the member stops.
 async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Option<Option<Job>> {
     let shared = &pool.shared;
-    let counters = &shared.processor.counters;
+    let observer = &shared.processor.observer;
     let permit = tokio::select! {
         biased;
         _ = stop.changed() => return None,
@@ -396,9 +408,7 @@ async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Opt
                 return None;
             }
             Some(Ok(delivery)) => {
-                let now = counters.in_flight.fetch_add(1, Relaxed) + 1;
-                counters.peak_in_flight.fetch_max(now, Relaxed);
-                shared.processor.metrics.in_flight.increment(1.0);
+                observer.fetched();
                 let job = Job {
                     delivery,
                     _permit: permit,
@@ -417,8 +427,7 @@ async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Opt
                 return Some(runnable);
             }
             Some(Err(error)) => {
-                counters.subscription_errors.fetch_add(1, Relaxed);
-                shared.processor.metrics.subscription_errors.increment(1);
+                observer.subscription_failed();
                 let group = &shared.processor.group;
                 tracing::warn!(%group, %error, pause = ?error_pause, "subscription error; retrying");
                 // Pause while holding the subscription: one retry at a time.
@@ -434,7 +443,6 @@ async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Opt
 
 async fn worker_loop(worker_id: usize, pool: Arc<Pool>) {
     let processor = Arc::clone(&pool.shared.processor);
-    let counters = Arc::clone(&processor.counters);
     let mut stop = pool.shared.stop.clone();
     while let Some(fetched) = fetch(&pool, &mut stop).await {
         // `None`: it waits behind its key (its permit stays taken).
@@ -448,8 +456,7 @@ async fn worker_loop(worker_id: usize, pool: Arc<Pool>) {
             let Job { delivery, _permit } = job;
             processor.process(delivery, worker_id).await;
             drop(_permit);
-            counters.in_flight.fetch_sub(1, Relaxed);
-            processor.metrics.in_flight.decrement(1.0);
+            processor.observer.released();
             match key.and_then(|k| lock(&pool.scheduler).complete(&k)) {
                 Some(next) => job = next,
                 None => break,

@@ -14,7 +14,9 @@
 mod context;
 mod group;
 mod idempotency;
+mod layer;
 pub mod metrics;
+mod observer;
 mod retry;
 mod router;
 mod scheduler;
@@ -26,6 +28,7 @@ mod workers;
 pub use context::Context;
 pub use group::{ConsumerGroup, GroupReport, GroupStats, RunningGroup};
 pub use idempotency::{Claim, IdempotencyStore, MemoryIdempotencyStore};
+pub use layer::{BoxOutcome, Deduplicate, Layer, Next, PayloadLimit, RateLimit, Timeout};
 pub use retry::{Backoff, RetryPolicy};
 pub use router::{handler_fn, FnHandler, Handler, Outcome, Router, UnknownTypePolicy};
 pub use scheduler::PerKeyScheduler;

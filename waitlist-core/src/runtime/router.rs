@@ -17,6 +17,7 @@ use crate::{headers, Message};
 
 /// What a handler decided; the runtime settles the delivery accordingly.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// Handled: acknowledge.
     Done,
@@ -38,6 +39,9 @@ pub enum Outcome {
         /// Why it was skipped, logged.
         reason: String,
     },
+    /// The message id was handled before (the deduplication layer):
+    /// acknowledge without running the handler again.
+    Duplicate,
 }
 
 impl Outcome {
@@ -78,6 +82,7 @@ impl Outcome {
             Outcome::Retry { .. } => "retry",
             Outcome::DeadLetter { .. } => "dead_letter",
             Outcome::Skip { .. } => "skip",
+            Outcome::Duplicate => "duplicate",
         }
     }
 }
@@ -139,13 +144,6 @@ pub enum UnknownTypePolicy {
     Skip,
     /// Dead-letter with the reason "no handler for type X".
     DeadLetter,
-}
-
-/// Facts about a routed delivery, recorded on its span and metrics.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Routed {
-    /// Event type as a bounded label (`unknown` for unrouted types).
-    pub(crate) event_type: Arc<str>,
 }
 
 type BoxFut<'a> = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
@@ -331,15 +329,32 @@ impl Router {
         self.envelope.keys().map(String::as_str)
     }
 
-    /// Decodes `message`, runs its handler and returns the outcome.
-    pub(crate) fn dispatch<'a>(
-        &'a self,
-        message: &Message,
-        ctx: &'a Context,
-        routed: &mut Routed,
-    ) -> BoxFut<'a> {
-        if let Some((label, route)) = self.flat.get(&message.topic) {
-            routed.event_type = Arc::clone(label);
+    /// The metric and span label of `message`'s event type, known without
+    /// decoding: its route's type (by topic for flat events, by the type
+    /// header for envelopes), otherwise `unknown`.
+    pub(crate) fn label(&self, message: &Message) -> Arc<str> {
+        if let Some((label, _)) = self.flat.get(&message.topic) {
+            return Arc::clone(label);
+        }
+        match message
+            .headers
+            .get(headers::EVENT_TYPE)
+            .and_then(|ty| self.envelope.get(ty))
+        {
+            Some((label, _)) => Arc::clone(label),
+            None => Arc::clone(&self.unknown_label),
+        }
+    }
+
+    /// Whether `label` is the one of unrouted types.
+    pub(crate) fn is_unknown(&self, label: &str) -> bool {
+        *self.unknown_label == *label
+    }
+
+    /// Decodes the message of `ctx`, runs its handler and returns the outcome.
+    pub(crate) fn dispatch<'a>(&'a self, ctx: &'a Context) -> BoxFut<'a> {
+        let message = &*ctx.message;
+        if let Some((_, route)) = self.flat.get(&message.topic) {
             return route.call(&message.payload, ctx);
         }
         // The type header (written by every publisher of the SDK) routes
@@ -347,14 +362,12 @@ impl Router {
         // for, and the payload is decoded once, only for a route that takes it.
         if let Some(ty) = message.headers.get(headers::EVENT_TYPE) {
             if self.fallback.is_none() && !self.envelope.contains_key(ty) {
-                routed.event_type = Arc::clone(&self.unknown_label);
                 return self.unrouted(ty.clone());
             }
         }
         let env: Envelope<Box<RawValue>> = match serde_json::from_slice(&message.payload) {
             Ok(env) => env,
             Err(e) => {
-                routed.event_type = Arc::clone(&self.unknown_label);
                 let hint = message
                     .headers
                     .get(headers::EVENT_TYPE)
@@ -364,11 +377,9 @@ impl Router {
                 return Box::pin(async move { Outcome::DeadLetter { reason } });
             }
         };
-        if let Some((label, route)) = self.envelope.get(&env.event_type) {
-            routed.event_type = Arc::clone(label);
+        if let Some((_, route)) = self.envelope.get(&env.event_type) {
             return route.call(env, ctx);
         }
-        routed.event_type = Arc::clone(&self.unknown_label);
         if let Some(fallback) = &self.fallback {
             return fallback.call(env, ctx);
         }
@@ -377,7 +388,7 @@ impl Router {
 
     /// The outcome for an envelope type without a handler.
     fn unrouted<'a>(&self, ty: String) -> BoxFut<'a> {
-        let reason = format!("no handler for type {ty}");
+        let reason = format!("{NO_HANDLER}{ty}");
         let outcome = match self.unknown {
             UnknownTypePolicy::Skip => Outcome::Skip { reason },
             UnknownTypePolicy::DeadLetter => Outcome::DeadLetter { reason },
@@ -385,3 +396,6 @@ impl Router {
         Box::pin(std::future::ready(outcome))
     }
 }
+
+/// Start of the skip reason of an envelope type without a handler.
+pub(crate) const NO_HANDLER: &str = "no handler for type ";

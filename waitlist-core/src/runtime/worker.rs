@@ -1,19 +1,17 @@
-//! Handling one delivery: dedupe, decode, route, run, settle.
+//! Handling one delivery: the layers and the handler, then settling.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::FutureExt;
 use tokio::sync::watch;
 use tracing::{field, Instrument};
 
-use super::group::Counters;
-use super::metrics::GroupMetrics;
-use super::router::Routed;
+use super::layer::{Layer, Next};
+use super::observer::{Counted, Observer};
+use super::router::NO_HANDLER;
 use super::settle::{settle, settle_failure_pause, Settlement};
-use super::{Claim, Context, IdempotencyStore, Outcome, RetryPolicy, Router};
+use super::{Context, Outcome, RetryPolicy, Router};
 use crate::{Delivery, Message};
 
 /// Everything a worker needs to handle deliveries of one group.
@@ -23,12 +21,9 @@ pub(crate) struct Processor {
     pub(crate) group: Arc<str>,
     pub(crate) router: Router,
     pub(crate) retry: RetryPolicy,
-    pub(crate) idempotency: Option<Arc<dyn IdempotencyStore>>,
-    pub(crate) dedupe_ttl: Duration,
-    pub(crate) handler_timeout: Option<Duration>,
-    pub(crate) max_payload: usize,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) metrics: GroupMetrics,
+    /// The chain around the router, outermost first.
+    pub(crate) layers: Vec<Arc<dyn Layer>>,
+    pub(crate) observer: Arc<Observer>,
     /// Settle failures in a row (reset by a successful settle).
     pub(crate) settle_failures: AtomicU32,
     /// The group's stop signal: a delivery held after a failed settle is
@@ -46,6 +41,7 @@ impl Processor {
     /// Handles and settles one delivery; never panics on its content.
     pub(crate) async fn process(&self, mut delivery: Delivery, worker_id: usize) {
         let message = Arc::new(std::mem::take(&mut delivery.message));
+        let event_type = self.router.label(&message);
         let span = tracing::info_span!(
             "waitlist.delivery",
             group = %self.group,
@@ -54,112 +50,30 @@ impl Processor {
             attempt = delivery.attempt,
             key = message.key.as_deref(),
             worker_id,
-            event_type = field::Empty,
+            event_type = %event_type,
             outcome = field::Empty,
         );
-        self.process_in_span(InHand { delivery, message }, worker_id)
-            .instrument(span)
-            .await;
-    }
-
-    async fn process_in_span(&self, d: InHand, worker_id: usize) {
-        if d.message.payload.len() > self.max_payload {
-            let reason = format!(
-                "payload of {} bytes exceeds the limit of {} bytes",
-                d.message.payload.len(),
-                self.max_payload
-            );
-            self.finish(d, "unknown", Outcome::DeadLetter { reason }, None)
-                .await;
-            return;
-        }
-
-        let mut idem_key = None;
-        if let Some(store) = &self.idempotency {
-            let key = format!("{}/{}", self.group, d.message.id);
-            let lease = self.handler_timeout.unwrap_or(Duration::from_secs(300)) * 2;
-            match store.claim(&key, lease).await {
-                Ok(Claim::Acquired) => idem_key = Some(key),
-                Ok(Claim::Done) => {
-                    tracing::debug!("duplicate delivery; already handled");
-                    if self.settle_logged(d, Settlement::Ack).await.is_some() {
-                        self.counters.duplicates.fetch_add(1, Relaxed);
-                        self.metrics.of("unknown").outcome("duplicate").increment(1);
-                    }
-                    return;
-                }
-                Ok(Claim::InProgress) => {
-                    let delay = self.retry.base_delay(1);
-                    tracing::debug!(?delay, "same id in progress elsewhere; retrying later");
-                    let s = Settlement::Nack {
-                        delay,
-                        error: "duplicate in progress".into(),
-                    };
-                    self.settle_logged(d, s).await;
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "idempotency store failed; retrying later");
-                    let s = Settlement::Nack {
-                        delay: self.retry.delay(d.delivery.attempt),
-                        error: format!("idempotency store: {e}"),
-                    };
-                    self.settle_logged(d, s).await;
-                    return;
-                }
-            }
-        }
-
         let ctx = Context {
-            message: Arc::clone(&d.message),
+            message: Arc::clone(&message),
             group: Arc::clone(&self.group),
-            attempt: d.delivery.attempt,
+            attempt: delivery.attempt,
             worker_id,
+            event_type,
         };
-        let mut routed = Routed::default();
-        let started = Instant::now();
-        let fut = self.router.dispatch(&d.message, &ctx, &mut routed);
-        let span = tracing::Span::current();
-        if !span.is_disabled() {
-            span.record("event_type", &*routed.event_type);
+        async {
+            let outcome = Next::new(&self.layers, &self.router).run(&ctx).await;
+            self.finish(InHand { delivery, message }, &ctx, outcome)
+                .await;
         }
-        let guarded = AssertUnwindSafe(fut).catch_unwind();
-        let result = match self.handler_timeout {
-            Some(limit) => match tokio::time::timeout(limit, guarded).await {
-                Ok(r) => r,
-                Err(_) => Ok(Outcome::retry(format!("handler timed out after {limit:?}"))),
-            },
-            None => guarded.await,
-        };
-        let outcome = result.unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            tracing::error!(panic = %what, "handler panicked");
-            self.counters.panics.fetch_add(1, Relaxed);
-            self.metrics.panics.increment(1);
-            Outcome::retry(format!("handler panicked: {what}"))
-        });
-        self.metrics
-            .of(&routed.event_type)
-            .seconds
-            .record(started.elapsed().as_secs_f64());
-        self.finish(d, &routed.event_type, outcome, idem_key).await;
+        .instrument(span)
+        .await;
     }
 
-    async fn finish(
-        &self,
-        d: InHand,
-        event_type: &str,
-        outcome: Outcome,
-        idem_key: Option<String>,
-    ) {
+    async fn finish(&self, d: InHand, ctx: &Context, outcome: Outcome) {
         tracing::Span::current().record("outcome", outcome.label());
         let attempt = d.delivery.attempt;
         let settlement = match &outcome {
-            Outcome::Done => Settlement::Ack,
+            Outcome::Done | Outcome::Duplicate => Settlement::Ack,
             Outcome::Skip { reason } => {
                 tracing::debug!(%reason, "skipped");
                 Settlement::Ack
@@ -185,40 +99,25 @@ impl Processor {
                 }
             }
         };
-        if let (Some(store), Some(key)) = (&self.idempotency, idem_key) {
-            let r = match settlement {
-                Settlement::Ack => store.complete(&key, self.dedupe_ttl).await,
-                _ => store.release(&key).await,
-            };
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "idempotency store update failed");
-            }
-        }
         let Some(settled) = self.settle_logged(d, settlement).await else {
             return;
         };
         // Counted only once the transport took the settlement; the metric's
         // label stays the handler's outcome.
-        match settled {
-            Settlement::Ack if outcome == Outcome::Done => {
-                self.counters.done.fetch_add(1, Relaxed);
+        let counted = match (&settled, &outcome) {
+            (Settlement::Ack, Outcome::Done) => Counted::Done,
+            (Settlement::Ack, Outcome::Duplicate) => Counted::Duplicate,
+            (Settlement::Ack, Outcome::Skip { reason })
+                if reason.starts_with(NO_HANDLER) && self.router.is_unknown(&ctx.event_type) =>
+            {
+                Counted::Unrouted
             }
-            Settlement::Ack => {
-                self.counters.skipped.fetch_add(1, Relaxed);
-            }
-            Settlement::Nack { .. } => {
-                self.counters.retried.fetch_add(1, Relaxed);
-                self.metrics.retried.increment(1);
-            }
-            Settlement::DeadLetter { .. } => {
-                self.counters.dead_lettered.fetch_add(1, Relaxed);
-                self.metrics.dead_lettered.increment(1);
-            }
-        }
-        self.metrics
-            .of(event_type)
-            .outcome(outcome.label())
-            .increment(1);
+            (Settlement::Ack, _) => Counted::Skipped,
+            (Settlement::Nack { .. }, _) => Counted::Retried,
+            (Settlement::DeadLetter { .. }, _) => Counted::DeadLettered,
+        };
+        self.observer
+            .settled(&ctx.event_type, outcome.label(), counted);
     }
 
     /// Settles the delivery and returns the settlement the transport took:
@@ -251,8 +150,7 @@ impl Processor {
         let in_a_row = self.settle_failures.fetch_add(1, Relaxed).saturating_add(1);
         let pause = settle_failure_pause(in_a_row);
         tracing::error!(error = %failed.error, ?pause, "settling failed; the message will be redelivered after a pause");
-        self.counters.settle_errors.fetch_add(1, Relaxed);
-        self.metrics.settle_errors.increment(1);
+        self.observer.settle_failed();
         let mut stop = self.stop.clone();
         if stop.borrow().is_none() {
             tokio::select! {

@@ -45,4 +45,40 @@ impl Capabilities {
             deduplicates_ids: false,
         }
     }
+
+    /// Sets the ordering the broker keeps per key.
+    pub fn ordering(mut self, ordering: OrderingGuarantee) -> Self {
+        self.ordering = ordering;
+        self
+    }
+
+    /// Delayed redelivery by the broker's own means.
+    pub fn native_delay(mut self) -> Self {
+        self.native_delay = true;
+        self
+    }
+
+    /// Messages survive a broker restart.
+    pub fn persistent(mut self) -> Self {
+        self.persistent = true;
+        self
+    }
+
+    /// The conformance suite may restart the broker.
+    pub fn restartable(mut self) -> Self {
+        self.restartable = true;
+        self
+    }
+
+    /// Largest payload accepted from a publisher.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Whether the broker drops a re-published id it saw recently.
+    pub fn deduplicates_ids(mut self, yes: bool) -> Self {
+        self.deduplicates_ids = yes;
+        self
+    }
 }
