@@ -29,13 +29,16 @@ pub use error::DomainError;
 pub use fraud::{Decision, FraudConfig, FraudReport, FraudService};
 pub use milestones::{milestone_name, MilestoneService};
 pub use positions::{
-    CampaignLock, MemoryCampaignLock, PositionIndex, PositionService, ReferralVerification,
+    CampaignLock, CampaignLockGuard, LockError, MemoryCampaignLock, PositionIndex, PositionService,
+    ReferralVerification,
 };
 pub use publisher::{log_publish_failure, DomainEventPublisher, JobProducer, PublishError};
 pub use rewards::{
     RecordingRewardWebhook, RewardDelivery, RewardService, RewardWebhook, RewardWebhookPayload,
 };
-pub use services::{DomainServices, InMemoryOptions};
+pub use services::{
+    AllStores, DomainServices, DomainServicesBuilder, DomainStores, InMemoryOptions,
+};
 pub use wiring::{
     consumer_groups, email_workers, job_workers, position_workers, reward_workers, start_workers,
     DomainConfig,

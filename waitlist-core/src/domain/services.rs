@@ -3,15 +3,18 @@
 use std::sync::Arc;
 
 use super::{
-    default_email_templates, AnalyticsService, DomainEventPublisher, EmailConfig, EmailService,
-    FraudConfig, FraudService, JobProducer, MemoryCampaignLock, MilestoneService, PositionService,
-    RewardService, RewardWebhook,
+    default_email_templates, AnalyticsService, CampaignLock, DomainEventPublisher, EmailConfig,
+    EmailService, FraudConfig, FraudService, JobProducer, MemoryCampaignLock, MilestoneService,
+    PositionService, RewardService, RewardWebhook,
 };
 use crate::events::Topics;
 use crate::providers::EmailProvider;
 use crate::publish::EventPublisher;
-use crate::store::{CampaignStore, MemoryStore, ReferralStore, UserStore};
-use crate::templates::TemplateError;
+use crate::store::{
+    AnalyticsStore, CampaignStore, EmailLogStore, FraudSignalStore, MemoryStore, ReferralStore,
+    RewardStore, UserStore,
+};
+use crate::templates::{TemplateError, TemplateRenderer};
 
 /// The services the consumer groups run, plus the stores they read.
 #[derive(Debug, Clone)]
@@ -40,6 +43,190 @@ pub struct DomainServices {
     pub jobs: JobProducer,
 }
 
+/// The stores the domain services read and write. Each is a trait object,
+/// so every one can come from a different backend; [`from_one`](Self::from_one)
+/// takes one value that implements them all (a [`MemoryStore`], a database
+/// store).
+#[derive(Debug, Clone)]
+pub struct DomainStores {
+    /// Campaigns.
+    pub campaigns: Arc<dyn CampaignStore>,
+    /// Users.
+    pub users: Arc<dyn UserStore>,
+    /// Referrals.
+    pub referrals: Arc<dyn ReferralStore>,
+    /// Rewards and user rewards.
+    pub rewards: Arc<dyn RewardStore>,
+    /// The sent-email log.
+    pub email_log: Arc<dyn EmailLogStore>,
+    /// Analytics buckets.
+    pub analytics: Arc<dyn AnalyticsStore>,
+    /// Fraud signals.
+    pub signals: Arc<dyn FraudSignalStore>,
+}
+
+/// A store that implements every store trait of the domain.
+pub trait AllStores:
+    CampaignStore
+    + UserStore
+    + ReferralStore
+    + RewardStore
+    + EmailLogStore
+    + AnalyticsStore
+    + FraudSignalStore
+    + 'static
+{
+}
+
+impl<S> AllStores for S where
+    S: CampaignStore
+        + UserStore
+        + ReferralStore
+        + RewardStore
+        + EmailLogStore
+        + AnalyticsStore
+        + FraudSignalStore
+        + 'static
+{
+}
+
+impl DomainStores {
+    /// Every store from `store`.
+    pub fn from_one<S: AllStores>(store: Arc<S>) -> Self {
+        Self {
+            campaigns: store.clone(),
+            users: store.clone(),
+            referrals: store.clone(),
+            rewards: store.clone(),
+            email_log: store.clone(),
+            analytics: store.clone(),
+            signals: store,
+        }
+    }
+}
+
+/// Builds [`DomainServices`] over any stores: see [`DomainServices::builder`].
+#[derive(Debug)]
+#[must_use = "call build() to get the services"]
+pub struct DomainServicesBuilder {
+    stores: DomainStores,
+    publisher: EventPublisher,
+    email_provider: Arc<dyn EmailProvider>,
+    lock: Option<Arc<dyn CampaignLock>>,
+    webhook: Option<Arc<dyn RewardWebhook>>,
+    templates: Option<Arc<TemplateRenderer>>,
+    topics: Topics,
+    email: EmailConfig,
+    fraud: FraudConfig,
+}
+
+impl DomainServicesBuilder {
+    /// The campaign lock that serialises position updates (default: an
+    /// in-process lock, right for one process only; several processes
+    /// sharing a database need a lock of that database).
+    pub fn lock(mut self, lock: Arc<dyn CampaignLock>) -> Self {
+        self.lock = Some(lock);
+        self
+    }
+
+    /// Delivers rewards whose method is a webhook.
+    pub fn reward_webhook(mut self, webhook: Arc<dyn RewardWebhook>) -> Self {
+        self.webhook = Some(webhook);
+        self
+    }
+
+    /// Email templates (default: the shipped ones).
+    pub fn templates(mut self, renderer: Arc<TemplateRenderer>) -> Self {
+        self.templates = Some(renderer);
+        self
+    }
+
+    /// Topics to publish events and jobs to.
+    pub fn topics(mut self, topics: Topics) -> Self {
+        self.topics = topics;
+        self
+    }
+
+    /// Email settings.
+    pub fn email(mut self, config: EmailConfig) -> Self {
+        self.email = config;
+        self
+    }
+
+    /// Fraud thresholds.
+    pub fn fraud(mut self, config: FraudConfig) -> Self {
+        self.fraud = config;
+        self
+    }
+
+    /// The services.
+    ///
+    /// # Errors
+    /// When the default templates are used, never with the shipped ones.
+    pub fn build(self) -> Result<DomainServices, TemplateError> {
+        let st = self.stores;
+        let events =
+            DomainEventPublisher::new(self.publisher.clone()).with_topic(&self.topics.domain);
+        let jobs = JobProducer::new(self.publisher).with_topic(&self.topics.jobs);
+        let renderer = match self.templates {
+            Some(r) => r,
+            None => Arc::new(default_email_templates()?),
+        };
+        let email = Arc::new(EmailService::new(
+            Arc::clone(&st.users),
+            Arc::clone(&st.email_log),
+            self.email_provider,
+            renderer,
+            self.email,
+        ));
+        let mut rewards = RewardService::new(
+            Arc::clone(&st.campaigns),
+            Arc::clone(&st.rewards),
+            Arc::clone(&email),
+        )
+        .with_publisher(events.clone());
+        if let Some(webhook) = self.webhook {
+            rewards = rewards.with_webhook(webhook);
+        }
+        let lock = self
+            .lock
+            .unwrap_or_else(|| Arc::new(MemoryCampaignLock::new()));
+        Ok(DomainServices {
+            positions: Arc::new(PositionService::new(
+                Arc::clone(&st.campaigns),
+                Arc::clone(&st.users),
+                Arc::clone(&st.referrals),
+                lock,
+            )),
+            fraud: Arc::new(FraudService::new(
+                Arc::clone(&st.users),
+                Arc::clone(&st.referrals),
+                Arc::clone(&st.signals),
+                self.fraud,
+            )),
+            rewards: Arc::new(rewards),
+            email,
+            milestones: Arc::new(MilestoneService::new(
+                Arc::clone(&st.campaigns),
+                Arc::clone(&st.users),
+                events.clone(),
+            )),
+            analytics: Arc::new(AnalyticsService::new(
+                Arc::clone(&st.users),
+                Arc::clone(&st.referrals),
+                Arc::clone(&st.rewards),
+                Arc::clone(&st.email_log),
+                Arc::clone(&st.analytics),
+            )),
+            campaigns: st.campaigns,
+            users: st.users,
+            referrals: st.referrals,
+            events,
+            jobs,
+        })
+    }
+}
+
 /// Options of [`DomainServices::in_memory`].
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryOptions {
@@ -52,8 +239,29 @@ pub struct InMemoryOptions {
 }
 
 impl DomainServices {
+    /// A builder of every service over `stores`, publishing through
+    /// `publisher` and sending email through `email_provider`.
+    pub fn builder(
+        stores: DomainStores,
+        publisher: EventPublisher,
+        email_provider: Arc<dyn EmailProvider>,
+    ) -> DomainServicesBuilder {
+        DomainServicesBuilder {
+            stores,
+            publisher,
+            email_provider,
+            lock: None,
+            webhook: None,
+            templates: None,
+            topics: Topics::default(),
+            email: EmailConfig::default(),
+            fraud: FraudConfig::default(),
+        }
+    }
+
     /// Every service over one [`MemoryStore`], an in-process campaign lock
-    /// and the default email templates.
+    /// and the default email templates (a shortcut for
+    /// [`builder`](Self::builder)).
     ///
     /// # Errors
     /// Never with the shipped templates.
@@ -64,54 +272,13 @@ impl DomainServices {
         webhook: Option<Arc<dyn RewardWebhook>>,
         options: InMemoryOptions,
     ) -> Result<Self, TemplateError> {
-        let events =
-            DomainEventPublisher::new(publisher.clone()).with_topic(&options.topics.domain);
-        let jobs = JobProducer::new(publisher).with_topic(&options.topics.jobs);
-        let renderer = Arc::new(default_email_templates()?);
-        let email = Arc::new(EmailService::new(
-            store.clone(),
-            store.clone(),
-            email_provider,
-            renderer,
-            options.email,
-        ));
-        let mut rewards = RewardService::new(store.clone(), store.clone(), Arc::clone(&email))
-            .with_publisher(events.clone());
+        let mut builder = Self::builder(DomainStores::from_one(store), publisher, email_provider)
+            .topics(options.topics)
+            .email(options.email)
+            .fraud(options.fraud);
         if let Some(webhook) = webhook {
-            rewards = rewards.with_webhook(webhook);
+            builder = builder.reward_webhook(webhook);
         }
-        Ok(Self {
-            campaigns: store.clone(),
-            users: store.clone(),
-            referrals: store.clone(),
-            positions: Arc::new(PositionService::new(
-                store.clone(),
-                store.clone(),
-                store.clone(),
-                Arc::new(MemoryCampaignLock::new()),
-            )),
-            fraud: Arc::new(FraudService::new(
-                store.clone(),
-                store.clone(),
-                store.clone(),
-                options.fraud,
-            )),
-            rewards: Arc::new(rewards),
-            email,
-            milestones: Arc::new(MilestoneService::new(
-                store.clone(),
-                store.clone(),
-                events.clone(),
-            )),
-            analytics: Arc::new(AnalyticsService::new(
-                store.clone(),
-                store.clone(),
-                store.clone(),
-                store.clone(),
-                store,
-            )),
-            events,
-            jobs,
-        })
+        builder.build()
     }
 }
