@@ -6,6 +6,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_sqs::error::ProvideErrorMetadata as _;
 use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use waitlist_core::transport::OrderingGuarantee;
@@ -364,16 +365,19 @@ impl Inner {
                 .map(str::to_owned)
                 .ok_or_else(|| Error::Rejected(format!("CreateQueue {name}: no URL returned"))),
             Err(e) => {
-                let err = sdk_error("CreateQueue", e);
-                let text = err.to_string();
-                if text.contains("QueueAlreadyExists") || text.contains("QueueNameExists") {
+                // The typed error (JSON protocol), or its code as emulators
+                // speaking the older query protocol send it.
+                let exists = e.as_service_error().is_some_and(|se| {
+                    se.is_queue_name_exists() || se.code() == Some("QueueAlreadyExists")
+                });
+                if exists {
                     tracing::warn!(
                         queue = name,
                         "queue exists with other attributes; using it as it is"
                     );
                     self.queue_url(name).await
                 } else {
-                    Err(err)
+                    Err(sdk_error("CreateQueue", e))
                 }
             }
         }
