@@ -35,7 +35,7 @@ pub mod prelude {
     };
     pub use waitlist_core::events::topics;
     pub use waitlist_core::events::{Envelope, EventData, FlatEvent};
-    pub use waitlist_core::publish::EventPublisher;
+    pub use waitlist_core::publish::{EventPublisher, PublishExt};
     pub use waitlist_core::runtime::{
         handler_fn, ConsumerGroup, Context, Handler, IntoOutcome, MemoryIdempotencyStore, Outcome,
         RetryPolicy, Router, RunningGroup, Transient, Workers,

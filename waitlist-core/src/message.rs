@@ -55,7 +55,9 @@ impl Message {
         self
     }
 
-    /// Encodes an enveloped event: id = envelope id, key = `campaign_id`,
+    /// Encodes an enveloped event: id = envelope id, key = the field the
+    /// event type partitions by ([`EventData::KEY`]: `campaign_id`, or
+    /// `account_id` for webhook events),
     /// headers carry the event type and content type.
     ///
     /// # Errors
@@ -67,7 +69,7 @@ impl Message {
         let payload = serde_json::to_vec(envelope)?;
         Ok(Self::new(topic, payload)
             .with_id(envelope.id.clone())
-            .with_key(envelope.campaign_id.clone())
+            .with_key(envelope.partition_key().to_owned())
             .with_header(headers::EVENT_TYPE, envelope.event_type.clone())
             .with_header(headers::CONTENT_TYPE, "application/json"))
     }

@@ -75,3 +75,44 @@ impl EventPublisher {
         self.inner.close().await
     }
 }
+
+/// Typed publishing on any [`Publisher`]: the message id, key and type
+/// header come from the event itself (the key from the field its type
+/// partitions by), so no caller passes them again.
+///
+/// ```
+/// # use std::sync::Arc;
+/// use waitlist_core::events::{topics, Envelope, UserSignedUp};
+/// use waitlist_core::publish::PublishExt;
+/// # async fn demo(publisher: Arc<dyn waitlist_core::Publisher>) -> waitlist_core::Result<()> {
+/// let signed_up = UserSignedUp {
+///     user_id: "ada".into(),
+///     campaign_id: "launch".into(),
+///     email: "ada@example.com".into(),
+/// };
+/// publisher
+///     .publish_event(topics::DOMAIN_EVENTS, &Envelope::for_account("acme", signed_up))
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[async_trait::async_trait]
+pub trait PublishExt: Publisher {
+    /// Publishes an enveloped event to `topic`, keyed by its partition key.
+    ///
+    /// # Errors
+    /// Encoding or transport errors.
+    async fn publish_event<D: EventData>(&self, topic: &str, event: &Envelope<D>) -> Result<()> {
+        self.publish_one(Message::from_envelope(topic, event)?)
+            .await
+    }
+
+    /// Publishes a flat event to `topic`, keyed by its partition key.
+    ///
+    /// # Errors
+    /// Encoding or transport errors.
+    async fn publish_flat<E: FlatEvent>(&self, topic: &str, event: &E) -> Result<()> {
+        self.publish_one(Message::from_flat(topic, event)?).await
+    }
+}
+
+impl<P: Publisher + ?Sized> PublishExt for P {}

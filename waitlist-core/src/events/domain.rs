@@ -24,6 +24,10 @@ pub struct UserSignedUp {
 impl EventData for UserSignedUp {
     const TYPES: &'static [&'static str] = &["user.signed_up"];
 
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
+
     fn user_id(&self) -> Option<&str> {
         Some(&self.user_id)
     }
@@ -42,6 +46,10 @@ pub struct UserVerified {
 
 impl EventData for UserVerified {
     const TYPES: &'static [&'static str] = &["user.verified"];
+
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
 
     fn user_id(&self) -> Option<&str> {
         Some(&self.user_id)
@@ -63,6 +71,10 @@ pub struct ReferralCreated {
 
 impl EventData for ReferralCreated {
     const TYPES: &'static [&'static str] = &["referral.created"];
+
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
 
     fn user_id(&self) -> Option<&str> {
         Some(&self.referrer_id)
@@ -87,6 +99,10 @@ pub struct ReferralVerified {
 impl EventData for ReferralVerified {
     const TYPES: &'static [&'static str] = &["referral.verified"];
 
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
+
     fn user_id(&self) -> Option<&str> {
         Some(&self.referrer_id)
     }
@@ -108,6 +124,10 @@ pub struct RewardEarned {
 impl EventData for RewardEarned {
     const TYPES: &'static [&'static str] = &["reward.earned"];
 
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
+
     fn user_id(&self) -> Option<&str> {
         Some(&self.user_id)
     }
@@ -126,4 +146,8 @@ pub struct CampaignMilestoneReached {
 
 impl EventData for CampaignMilestoneReached {
     const TYPES: &'static [&'static str] = &["campaign.milestone_reached"];
+
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
 }

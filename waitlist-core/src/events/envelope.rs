@@ -54,6 +54,17 @@ pub trait EventData:
     /// Every envelope `type` this payload is published under.
     const TYPES: &'static [&'static str];
 
+    /// The envelope field that partitions this event (default
+    /// `campaign_id`; webhook events: `account_id`). Publishing keys by it,
+    /// whatever function publishes.
+    const KEY: KeyField = KeyField::CampaignId;
+
+    /// The campaign the payload names, if it names one
+    /// ([`Envelope::for_account`] takes it from here).
+    fn campaign_id(&self) -> Option<&str> {
+        None
+    }
+
     /// The envelope type of this value (for payloads with several types,
     /// the one that matches the value, e.g. `job.email.welcome`).
     fn event_type(&self) -> &'static str {
@@ -72,7 +83,31 @@ pub trait EventData:
     }
 }
 
+/// Which envelope field partitions an event on the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyField {
+    /// `campaign_id`: domain events and jobs.
+    CampaignId,
+    /// `account_id`: webhook events.
+    AccountId,
+}
+
 impl<D: EventData> Envelope<D> {
+    /// An envelope for `account_id` whose `campaign_id` is the one the
+    /// payload names (empty when it names none).
+    pub fn for_account(account_id: impl Into<String>, data: D) -> Self {
+        let campaign = data.campaign_id().unwrap_or_default().to_owned();
+        Self::new(account_id, campaign, data)
+    }
+
+    /// The partition key: the field [`EventData::KEY`] names.
+    pub fn partition_key(&self) -> &str {
+        match D::KEY {
+            KeyField::CampaignId => &self.campaign_id,
+            KeyField::AccountId => &self.account_id,
+        }
+    }
+
     /// The tracing span the runtime runs this event's handler in: the
     /// envelope's `campaign_id` and the payload's `user_id`.
     pub fn span(&self) -> tracing::Span {

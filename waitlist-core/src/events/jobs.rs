@@ -127,6 +127,10 @@ impl EventData for EmailJob {
         EmailKind::Milestone.job_type(),
     ];
 
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
+
     fn event_type(&self) -> &'static str {
         self.kind.job_type()
     }
@@ -148,6 +152,10 @@ pub struct PositionRecalculateJob {
 
 impl EventData for PositionRecalculateJob {
     const TYPES: &'static [&'static str] = &["job.position.recalculate"];
+
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
 }
 
 /// How a reward is delivered.
@@ -179,6 +187,10 @@ pub struct RewardDeliverJob {
 impl EventData for RewardDeliverJob {
     const TYPES: &'static [&'static str] = &["job.reward.deliver"];
 
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
+
     fn user_id(&self) -> Option<&str> {
         Some(&self.user_id)
     }
@@ -198,6 +210,10 @@ pub struct FraudDetectJob {
 
 impl EventData for FraudDetectJob {
     const TYPES: &'static [&'static str] = &["job.fraud.detect"];
+
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
 
     fn user_id(&self) -> Option<&str> {
         Some(&self.user_id)
@@ -229,6 +245,10 @@ pub struct AnalyticsAggregateJob {
 
 impl EventData for AnalyticsAggregateJob {
     const TYPES: &'static [&'static str] = &["job.analytics.aggregate"];
+
+    fn campaign_id(&self) -> Option<&str> {
+        Some(&self.campaign_id)
+    }
 }
 
 #[cfg(test)]

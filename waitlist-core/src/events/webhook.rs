@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Envelope, EventData};
+use super::{Envelope, EventData, KeyField};
 
 /// A webhook event of any type, its payload kept as untyped JSON.
 pub type WebhookEvent = Envelope<serde_json::Value>;
@@ -32,6 +32,8 @@ pub struct UserCreated {
 
 impl EventData for UserCreated {
     const TYPES: &'static [&'static str] = &["user.created"];
+    /// Webhook events keep their order per account.
+    const KEY: KeyField = KeyField::AccountId;
 
     fn user_id(&self) -> Option<&str> {
         Some(&self.user_id)
