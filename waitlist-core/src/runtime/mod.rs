@@ -1,13 +1,21 @@
 //! The consumer runtime: everything between [`Subscription::next`] and
 //! settling a delivery.
 //!
-//! A [`ConsumerGroup`] subscribes to a topic as a member of a group, decodes
-//! each delivery, routes it by event type to a [`Handler`] through a
-//! [`Router`], and settles it by the handler's explicit [`Outcome`]: done,
-//! retry (with the group's [`RetryPolicy`]), dead-letter or skip. It runs a
-//! worker pool, keeps per-key order when asked ([`PerKeyScheduler`]),
-//! deduplicates by message id ([`IdempotencyStore`]), bounds the work in
-//! flight, and shuts down gracefully within a deadline.
+//! A [`ConsumerGroup`] subscribes to a topic as a member of a group and runs
+//! a worker pool. Each delivery passes a chain of [`Layer`]s — the
+//! runtime's own (payload limit, [`Deduplicate`], panic containment,
+//! [`Timeout`], handler timing) and the group's ([`ConsumerGroup::layer`],
+//! e.g. [`RateLimit`]) — into its [`Router`], which routes by the type
+//! header (or the JSON `type` of foreign messages) to a [`Handler`]. The
+//! handler's [`Outcome`] (or any [`IntoOutcome`], such as a `Result` whose
+//! error is [`Transient`]) decides the settle: done, retry (with the
+//! group's [`RetryPolicy`]), dead-letter or skip. Settling is bounded and a
+//! failed settle backs off. One observer per group keeps [`GroupStats`]
+//! and the metrics ([`metrics`]).
+//!
+//! Handlers with shared state are plain async functions routed by
+//! [`Router::with_state`]. Running groups live in a [`Workers`] set with
+//! one shutdown deadline; per-key order comes from [`PerKeyScheduler`].
 //!
 //! [`Subscription::next`]: crate::Subscription::next
 
