@@ -58,3 +58,30 @@ impl From<crate::events::InvalidEnv> for Error {
         Error::Config(e.to_string())
     }
 }
+
+/// For error types with their own `is_transient`: implements
+/// [`Transient`](crate::runtime::Transient) by it (so a handler's `Result`
+/// turns into an outcome) and `From<T> for Error`, keeping the source.
+macro_rules! classified_errors {
+    ($($ty:ty),* $(,)?) => {$(
+        impl crate::runtime::Transient for $ty {
+            fn is_transient(&self) -> bool {
+                <$ty>::is_transient(self)
+            }
+        }
+
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Error::Other(Box::new(e))
+            }
+        }
+    )*};
+}
+
+#[cfg(feature = "product")]
+classified_errors!(
+    crate::providers::ProviderError,
+    crate::store::StoreError,
+    crate::domain::DomainError,
+    crate::domain::PublishError,
+);

@@ -10,17 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
-use waitlist_core::conformance::{wait_until, TestEvent};
+use waitlist_core::conformance::{wait_until, ReportedLimit, TestEvent};
 use waitlist_core::events::{topics, Envelope, QueueJoined};
 use waitlist_core::runtime::{
     handler_fn, ConsumerGroup, Context, Handler, Outcome, RetryPolicy, Router, RunningGroup,
     UnknownTypePolicy,
 };
 use waitlist_core::sync::lock;
-use waitlist_core::{
-    headers, Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result,
-    SubscribeOptions, Subscription,
-};
+use waitlist_core::{headers, Error, Message, Publisher, Queue, SubscribeOptions};
 use waitlist_transport_memory::{MemoryBus, MemoryConfig};
 
 /// Longest wait for a condition that should hold almost at once.
@@ -538,43 +535,10 @@ async fn publish_over_max_payload_is_rejected_as_too_large() {
     d.ack().await.expect("ack");
 }
 
-/// The memory bus, reporting a smaller `max_payload` than it accepts: a
-/// transport whose broker lets through a delivery over the advertised limit.
-#[derive(Debug)]
-struct SmallPayloadQueue {
-    bus: MemoryBus,
-    max_payload: usize,
-}
-
-#[async_trait]
-impl Queue for SmallPayloadQueue {
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = self.bus.capabilities();
-        caps.max_payload = self.max_payload;
-        caps
-    }
-
-    async fn subscribe(
-        &self,
-        topic: &str,
-        group: &str,
-        options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>> {
-        self.bus.subscribe(topic, group, options).await
-    }
-
-    async fn dead_letters(&self, topic: &str, group: &str) -> Result<Box<dyn DeadLetterQueue>> {
-        self.bus.dead_letters(topic, group).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_over_the_transports_max_payload_is_dead_lettered_unhandled() {
     let bus = MemoryBus::new();
-    let queue = Arc::new(SmallPayloadQueue {
-        bus: bus.clone(),
-        max_payload: 1024,
-    });
+    let queue = Arc::new(ReportedLimit::new(Arc::new(bus.clone()), 1024));
     let calls = Arc::new(AtomicUsize::new(0));
     let running = start(queue, ConsumerGroup::new("t", "g", counting_router(&calls))).await;
     let big = Message::new("t", vec![b' '; 2000]);

@@ -17,17 +17,28 @@ use crate::{
 /// when the harness has no [`Harness::limited_queue`].
 const REPORTED_LIMIT: usize = 32 * 1024;
 
-/// The harness's queue reporting a smaller payload limit than its broker
-/// takes (for transports whose settling never checks sizes, the memory bus).
+/// A queue reporting a smaller payload limit than its broker takes: a
+/// transport whose broker lets through deliveries over the advertised
+/// limit (for transports whose settling never checks sizes, the memory bus).
 #[derive(Debug)]
-struct ReportedLimit(Arc<dyn Queue>);
+pub struct ReportedLimit {
+    queue: Arc<dyn Queue>,
+    limit: usize,
+}
+
+impl ReportedLimit {
+    /// `queue`, reporting at most `limit` bytes as its payload limit.
+    pub fn new(queue: Arc<dyn Queue>, limit: usize) -> Self {
+        Self { queue, limit }
+    }
+}
 
 #[async_trait]
 impl Queue for ReportedLimit {
     fn capabilities(&self) -> Capabilities {
-        let mut caps = self.0.capabilities();
-        caps.max_payload = REPORTED_LIMIT.min(caps.max_payload);
-        caps
+        let caps = self.queue.capabilities();
+        let limit = self.limit.min(caps.max_payload);
+        caps.max_payload(limit)
     }
 
     async fn subscribe(
@@ -36,11 +47,11 @@ impl Queue for ReportedLimit {
         group: &str,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>> {
-        self.0.subscribe(topic, group, options).await
+        self.queue.subscribe(topic, group, options).await
     }
 
     async fn dead_letters(&self, topic: &str, group: &str) -> Result<Box<dyn DeadLetterQueue>> {
-        self.0.dead_letters(topic, group).await
+        self.queue.dead_letters(topic, group).await
     }
 }
 
@@ -61,7 +72,7 @@ pub async fn oversized_messages_are_dead_lettered_once(h: &Harness) {
     let (topic, group) = (h.name("sized"), h.name("g"));
     let consumer: Arc<dyn Queue> = match &h.limited_queue {
         Some(q) => Arc::clone(q),
-        None => Arc::new(ReportedLimit(Arc::clone(&h.queue))),
+        None => Arc::new(ReportedLimit::new(Arc::clone(&h.queue), REPORTED_LIMIT)),
     };
     let limit = consumer.capabilities().max_payload;
     assert!(

@@ -81,15 +81,3 @@ impl DomainError {
         }
     }
 }
-
-impl crate::runtime::Transient for DomainError {
-    fn is_transient(&self) -> bool {
-        DomainError::is_transient(self)
-    }
-}
-
-impl From<DomainError> for crate::Error {
-    fn from(e: DomainError) -> Self {
-        crate::Error::Other(Box::new(e))
-    }
-}

@@ -311,15 +311,3 @@ pub fn log_publish_failure<T>(result: Result<T, PublishError>) -> Option<T> {
         }
     }
 }
-
-impl crate::runtime::Transient for PublishError {
-    fn is_transient(&self) -> bool {
-        PublishError::is_transient(self)
-    }
-}
-
-impl From<PublishError> for crate::Error {
-    fn from(e: PublishError) -> Self {
-        crate::Error::Other(Box::new(e))
-    }
-}

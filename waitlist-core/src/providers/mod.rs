@@ -41,15 +41,3 @@ pub struct SendReceipt {
     /// The provider's id for the message, when it gives one.
     pub provider_id: Option<String>,
 }
-
-impl crate::runtime::Transient for ProviderError {
-    fn is_transient(&self) -> bool {
-        ProviderError::is_transient(self)
-    }
-}
-
-impl From<ProviderError> for crate::Error {
-    fn from(e: ProviderError) -> Self {
-        crate::Error::Other(Box::new(e))
-    }
-}

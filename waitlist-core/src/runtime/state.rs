@@ -150,16 +150,14 @@ impl<S: Send + Sync + 'static> StateRouter<S> {
     }
 
     /// Routes the flat event `E` from its own topic to `f`.
-    pub fn on_flat<E, F, Fut, R>(mut self, f: F) -> Self
+    pub fn on_flat<E, F, Fut, R>(self, f: F) -> Self
     where
         E: FlatEvent,
         F: Fn(Arc<S>, E, Context) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
         R: IntoOutcome + 'static,
     {
-        let handler = self.bind(f);
-        self.router = self.router.on_flat(handler);
-        self
+        self.on_topic(E::TYPE, f)
     }
 
     /// Routes messages of `topic` (flat JSON) to `f`.

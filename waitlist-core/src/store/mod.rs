@@ -62,15 +62,3 @@ impl StoreError {
         }
     }
 }
-
-impl crate::runtime::Transient for StoreError {
-    fn is_transient(&self) -> bool {
-        StoreError::is_transient(self)
-    }
-}
-
-impl From<StoreError> for crate::Error {
-    fn from(e: StoreError) -> Self {
-        crate::Error::Other(Box::new(e))
-    }
-}
