@@ -25,7 +25,7 @@ use waitlist::prelude::*;
 async fn sdk_round(msgs: &[Message]) -> Duration {
     let n = msgs.len();
     let bus = MemoryBus::new();
-    let (group, finished) = counting_group(topics::DOMAIN_EVENTS, topics::EMAIL_WORKERS, n);
+    let (group, finished) = counting_group(topics::DOMAIN_EVENTS, groups::EMAIL_WORKERS, n);
     let group = group.start(Arc::new(bus.clone())).await.expect("start");
     let batches: Vec<Vec<Message>> = msgs.chunks(100).map(<[Message]>::to_vec).collect();
     let started = Instant::now();

@@ -33,7 +33,7 @@ pub mod prelude {
         consumer_groups, start_workers, DomainConfig, DomainEventPublisher, DomainServices,
         JobProducer,
     };
-    pub use waitlist_core::events::topics;
+    pub use waitlist_core::events::{groups, topics};
     pub use waitlist_core::events::{Envelope, EventData, FlatEvent};
     pub use waitlist_core::publish::{EventPublisher, PublishExt};
     pub use waitlist_core::runtime::{

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::{Clock, DomainError, DomainEventPublisher, EmailSend, EmailService, SystemClock};
 use crate::events::{EmailKind, RewardDeliveryMethod, RewardEarned};
 use crate::providers::{ProviderError, Recorder};
-use crate::store::{CampaignStore, DeliveryClaim, DeliveryStatus, RewardStore, UserReward};
+use crate::store::{CampaignStore, DeliveryClaim, RewardStore, UserReward};
 
 /// What a reward webhook receives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,19 +167,13 @@ impl RewardService {
             let suffix: String = (0..8)
                 .map(|_| rng.alphanumeric().to_ascii_uppercase())
                 .collect();
-            let user_reward = UserReward {
-                id: format!("ur_{campaign_id}_{user_id}_{}", rule.reward_id),
-                campaign_id: campaign_id.to_owned(),
-                user_id: user_id.to_owned(),
-                reward_id: rule.reward_id.clone(),
-                code: format!("{prefix}-{suffix}"),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                last_error: None,
-                lease_until: None,
-                earned_at: self.clock.now(),
-                delivered_at: None,
-            };
+            let user_reward = UserReward::new(
+                campaign_id,
+                user_id,
+                &rule.reward_id,
+                format!("{prefix}-{suffix}"),
+                self.clock.now(),
+            );
             if self.rewards.grant_reward(user_reward.clone()).await? {
                 granted.push(user_reward);
             }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DomainError, DomainServices, EmailRequest, Recipient, RewardDelivery};
+use crate::events::groups;
 use crate::events::topics::{self, InvalidEnv};
 use crate::events::{
     AnalyticsAggregateJob, CampaignMilestoneReached, EmailJob, EmailKind, Envelope, FraudDetectJob,
@@ -65,10 +66,10 @@ impl Default for DomainConfig {
     fn default() -> Self {
         Self {
             topics: Topics::default(),
-            email_group: topics::EMAIL_WORKERS.to_owned(),
-            position_group: topics::POSITION_WORKERS.to_owned(),
-            reward_group: topics::REWARD_WORKERS.to_owned(),
-            job_group: topics::JOB_WORKERS.to_owned(),
+            email_group: groups::EMAIL_WORKERS.to_owned(),
+            position_group: groups::POSITION_WORKERS.to_owned(),
+            reward_group: groups::REWARD_WORKERS.to_owned(),
+            job_group: groups::JOB_WORKERS.to_owned(),
             email_workers: topics::DEFAULT_WORKER_POOL_SIZE,
             position_workers: 1,
             reward_workers: topics::DEFAULT_WORKER_POOL_SIZE,

@@ -18,6 +18,7 @@ mod envelope;
 pub use envelope::*;
 
 pub mod domain;
+pub mod groups;
 pub mod jobs;
 pub mod notification;
 pub mod topics;

@@ -45,17 +45,6 @@ pub const CHECKOUT_FAILED: &str = "CHECKOUT_FAILED";
 /// Waiting-room topic: a checkout expired.
 pub const CHECKOUT_EXPIRED: &str = "CHECKOUT_EXPIRED";
 
-/// Consumer group sending emails for domain events.
-pub const EMAIL_WORKERS: &str = "email-workers";
-/// Consumer group recalculating positions (run it with one worker).
-pub const POSITION_WORKERS: &str = "position-workers";
-/// Consumer group delivering rewards.
-pub const REWARD_WORKERS: &str = "reward-workers";
-/// Consumer group processing background jobs.
-pub const JOB_WORKERS: &str = "job-workers";
-/// Consumer group delivering webhook events.
-pub const WEBHOOK_CONSUMERS: &str = "webhook-consumers";
-
 /// Default number of concurrent workers per consumer group.
 pub const DEFAULT_WORKER_POOL_SIZE: usize = 10;
 
@@ -166,25 +155,29 @@ pub fn worker_pool_size_from_lookup(
 }
 
 /// The webhook consumer group from `KAFKA_CONSUMER_GROUP`, or
-/// [`WEBHOOK_CONSUMERS`] when unset or empty.
+/// [`WEBHOOK_CONSUMERS`](super::groups::WEBHOOK_CONSUMERS) when unset or empty.
 pub fn webhook_consumer_group_from_env() -> String {
     webhook_consumer_group_from_lookup(process_env)
 }
 
 /// Like [`webhook_consumer_group_from_env`], reading the variable through `lookup`.
 pub fn webhook_consumer_group_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> String {
-    string_or(&lookup, ENV_CONSUMER_GROUP, WEBHOOK_CONSUMERS)
+    string_or(
+        &lookup,
+        ENV_CONSUMER_GROUP,
+        super::groups::WEBHOOK_CONSUMERS,
+    )
 }
 
 /// The job consumer group from `KAFKA_JOB_CONSUMER_GROUP`, or
-/// [`JOB_WORKERS`] when unset or empty.
+/// [`JOB_WORKERS`](super::groups::JOB_WORKERS) when unset or empty.
 pub fn job_consumer_group_from_env() -> String {
     job_consumer_group_from_lookup(process_env)
 }
 
 /// Like [`job_consumer_group_from_env`], reading the variable through `lookup`.
 pub fn job_consumer_group_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> String {
-    string_or(&lookup, ENV_JOB_CONSUMER_GROUP, JOB_WORKERS)
+    string_or(&lookup, ENV_JOB_CONSUMER_GROUP, super::groups::JOB_WORKERS)
 }
 
 #[cfg(test)]

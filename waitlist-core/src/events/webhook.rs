@@ -4,7 +4,7 @@
 //! ([`WEBHOOK_EVENTS`](super::topics::WEBHOOK_EVENTS)), partitioned by
 //! **`account_id`** (not `campaign_id`), so every event of an account keeps
 //! its order. The webhook consumers group
-//! ([`WEBHOOK_CONSUMERS`](super::topics::WEBHOOK_CONSUMERS)) forwards each
+//! ([`WEBHOOK_CONSUMERS`](super::groups::WEBHOOK_CONSUMERS)) forwards each
 //! event to the account's subscribed webhooks.
 //!
 //! Only `user.created` has a typed payload here ([`UserCreated`]). Any other

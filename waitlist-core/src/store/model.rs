@@ -283,6 +283,34 @@ pub struct UserReward {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+impl UserReward {
+    /// A reward earned by `user_id` at `earned_at`, not delivered yet; its
+    /// id is `ur_<campaign>_<user>_<reward>` (one per user and reward).
+    pub fn new(
+        campaign_id: impl Into<String>,
+        user_id: impl Into<String>,
+        reward_id: impl Into<String>,
+        code: impl Into<String>,
+        earned_at: DateTime<Utc>,
+    ) -> Self {
+        let (campaign_id, user_id, reward_id) =
+            (campaign_id.into(), user_id.into(), reward_id.into());
+        Self {
+            id: format!("ur_{campaign_id}_{user_id}_{reward_id}"),
+            campaign_id,
+            user_id,
+            reward_id,
+            code: code.into(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            lease_until: None,
+            earned_at,
+            delivered_at: None,
+        }
+    }
+}
+
 /// Result of trying to claim a reward delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryClaim {

@@ -7,7 +7,7 @@ use super::client::{ClientBuildError, WebhookClient};
 use super::delivery::DeliveryHandler;
 use super::fanout::FanOutHandler;
 use super::{DeliveryLog, SubscriptionStore, UrlGuard, WebhookDelivery, WebhookRetry};
-use crate::events::{topics, WebhookEvent};
+use crate::events::{groups, topics, WebhookEvent};
 use crate::publish::EventPublisher;
 use crate::runtime::{ConsumerGroup, MemoryIdempotencyStore, Router, Workers};
 use crate::transport::OrderingGuarantee;
@@ -51,7 +51,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         Self {
             events_topic: topics::WEBHOOK_EVENTS.to_owned(),
-            events_group: topics::WEBHOOK_CONSUMERS.to_owned(),
+            events_group: groups::WEBHOOK_CONSUMERS.to_owned(),
             workers: topics::DEFAULT_WORKER_POOL_SIZE,
             deliveries_topic: WEBHOOK_DELIVERIES.to_owned(),
             deliveries_group: WEBHOOK_SENDERS.to_owned(),
