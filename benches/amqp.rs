@@ -18,7 +18,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{env_usize, full_run, median, sdk_consume, signed_up_messages};
+use common::{median, runtime, sdk_consume, signed_up_messages, sizes, unreachable};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -115,28 +115,13 @@ async fn raw_consume(conn: &Connection, queue: &str, n: usize) -> Duration {
 }
 
 fn main() {
-    let quick = !full_run();
-    let n = if quick {
-        500
-    } else {
-        env_usize("BENCH_MESSAGES", 20_000)
-    };
-    let rounds = if quick {
-        1
-    } else {
-        env_usize("BENCH_ROUNDS", 3)
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (n, rounds) = sizes("BENCH_MESSAGES", 500, 20_000, 3);
+    let rt = runtime();
     rt.block_on(async {
         let config = AmqpConfig::from_env().with_prefix("wl-bench.");
         let url = config.url.clone();
         let Ok(t) = AmqpTransport::connect(config).await else {
-            let required = std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1");
-            assert!(!required, "RabbitMQ not reachable at {url}");
-            eprintln!("SKIPPED amqp bench: RabbitMQ not reachable at {url}");
+            unreachable("amqp", "RabbitMQ", &url);
             return;
         };
         let raw = Connection::connect(&url, ConnectionProperties::default())

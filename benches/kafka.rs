@@ -30,7 +30,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{env_usize, full_run, median, sdk_consume, signed_up_messages};
+use common::{median, runtime, sdk_consume, signed_up_messages, sizes, unreachable};
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -146,28 +146,13 @@ async fn reachable(brokers: &str) -> bool {
 }
 
 fn main() {
-    let quick = !full_run();
-    let n = if quick {
-        500
-    } else {
-        env_usize("BENCH_MESSAGES", 20_000)
-    };
-    let rounds = if quick {
-        1
-    } else {
-        env_usize("BENCH_ROUNDS", 3)
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (n, rounds) = sizes("BENCH_MESSAGES", 500, 20_000, 3);
+    let rt = runtime();
     rt.block_on(async {
         let config = KafkaConfig::from_env();
         let brokers = config.brokers.clone();
         if !reachable(&brokers).await {
-            let required = std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1");
-            assert!(!required, "Kafka not reachable at {brokers}");
-            eprintln!("SKIPPED kafka bench: Kafka not reachable at {brokers}");
+            unreachable("kafka", "Kafka", &brokers);
             return;
         }
         let t = KafkaTransport::new(config.clone()).expect("transport");

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{counting_group, env_usize, full_run, median, signed_up_messages};
+use common::{counting_group, median, runtime, signed_up_messages, sizes};
 use tokio::sync::Notify;
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
@@ -111,21 +111,8 @@ async fn channel_pool_round(payloads: &[Bytes]) -> Duration {
 
 fn main() {
     // `cargo test --benches` runs benches with `--bench` absent: keep it short then.
-    let quick = !full_run();
-    let n = if quick {
-        2_000
-    } else {
-        env_usize("BENCH_EVENTS", 50_000)
-    };
-    let rounds = if quick {
-        1
-    } else {
-        env_usize("BENCH_ROUNDS", 5)
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (n, rounds) = sizes("BENCH_EVENTS", 2_000, 50_000, 5);
+    let rt = runtime();
     let msgs = signed_up_messages(topics::DOMAIN_EVENTS, n);
     let payloads: Vec<Bytes> = msgs.iter().map(|m| m.payload.clone()).collect();
     let avg = payloads.iter().map(Bytes::len).sum::<usize>() / n;

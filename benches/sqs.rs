@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
 };
-use common::{env_usize, full_run, median, sdk_consume, signed_up_messages};
+use common::{median, runtime, sdk_consume, signed_up_messages, sizes, unreachable};
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
 use waitlist::{SqsConfig, SqsTransport};
@@ -148,21 +148,8 @@ async fn batched(raw: &aws_sdk_sqs::Client, url: &str, msgs: &[Message]) -> (u64
 }
 
 fn main() {
-    let quick = !full_run();
-    let n = if quick {
-        100
-    } else {
-        env_usize("BENCH_MESSAGES", 1_000)
-    };
-    let rounds = if quick {
-        1
-    } else {
-        env_usize("BENCH_ROUNDS", 3)
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (n, rounds) = sizes("BENCH_MESSAGES", 100, 1_000, 3);
+    let rt = runtime();
     rt.block_on(async {
         let endpoint =
             std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
@@ -180,9 +167,7 @@ fn main() {
             tokio::time::timeout(Duration::from_secs(5), probe).await,
             Ok(Ok(_))
         ) {
-            let required = std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1");
-            assert!(!required, "SQS emulator not reachable at {endpoint}");
-            eprintln!("SKIPPED sqs bench: SQS emulator not reachable at {endpoint}");
+            unreachable("sqs", "SQS emulator", &endpoint);
             return;
         }
         let id = std::process::id();

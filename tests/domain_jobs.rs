@@ -106,9 +106,9 @@ async fn a_webhook_reward_is_retried_after_a_transient_failure_and_delivered_onc
         .fail_next([ProviderError::Transient("503".into())]);
     stack.refer("r1", "cid", "bob").await;
     stack.verify("r1", "cid", "bob").await;
-    assert!(eventually(|| async { stack.webhook.delivered().len() == 1 }).await);
+    assert!(eventually(|| async { stack.webhook.sent().len() == 1 }).await);
     stack.settle().await;
-    assert_eq!(stack.webhook.delivered().len(), 1);
+    assert_eq!(stack.webhook.sent().len(), 1);
     let ur = stack
         .store
         .user_reward(CAMPAIGN, UR)

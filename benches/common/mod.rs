@@ -89,3 +89,33 @@ pub(crate) async fn sdk_consume(
     running.shutdown(std::time::Duration::from_secs(10)).await;
     elapsed
 }
+
+/// How many messages and rounds a bench runs: `quick` messages in one round
+/// under `cargo test`, otherwise `$count_var` (default `full`) messages in
+/// `BENCH_ROUNDS` (default `rounds`) rounds.
+pub(crate) fn sizes(count_var: &str, quick: usize, full: usize, rounds: usize) -> (usize, usize) {
+    if full_run() {
+        (
+            env_usize(count_var, full),
+            env_usize("BENCH_ROUNDS", rounds),
+        )
+    } else {
+        (quick, 1)
+    }
+}
+
+/// A multi-threaded tokio runtime for a bench's `main`.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Reports a broker the bench cannot reach: a failure when
+/// `WAITLIST_REQUIRE_BROKERS=1`, otherwise a `SKIPPED` line.
+pub(crate) fn unreachable(bench: &str, what: &str, address: &str) {
+    let required = std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1");
+    assert!(!required, "{what} not reachable at {address}");
+    eprintln!("SKIPPED {bench} bench: {what} not reachable at {address}");
+}

@@ -47,6 +47,6 @@ pub use chrono;
 pub use error::{Error, Result};
 pub use message::{Headers, Message};
 pub use transport::{
-    Capabilities, DeadLetterQueue, Delivery, Publisher, Queue, Settle, SubscribeOptions,
+    Capabilities, DeadLetterQueue, Delivery, Publisher, Queue, Settle, Subscribe, SubscribeOptions,
     Subscription,
 };

@@ -17,7 +17,7 @@ use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, RetryP
 use waitlist_core::sync::lock;
 use waitlist_core::{
     headers, Capabilities, DeadLetterQueue, Delivery, Error, Headers, Message, Queue, Result,
-    Settle, SubscribeOptions, Subscription,
+    Settle, Subscribe, Subscription,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -125,12 +125,7 @@ impl Queue for ScriptedQueue {
         caps
     }
 
-    async fn subscribe(
-        &self,
-        _topic: &str,
-        _group: &str,
-        _options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>> {
+    async fn join(&self, _request: Subscribe) -> Result<Box<dyn Subscription>> {
         let deliveries = lock(&self.deliveries)
             .take()
             .ok_or_else(|| Error::Config("the scripted queue has one member".into()))?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use waitlist_core::{
-    Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result, SubscribeOptions,
+    Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result, Subscribe,
     Subscription,
 };
 
@@ -133,14 +133,9 @@ impl Queue for AmqpTransport {
             .max_payload(self.config().max_payload)
     }
 
-    async fn subscribe(
-        &self,
-        topic: &str,
-        group: &str,
-        options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>> {
-        waitlist_core::transport::check_subscription(topic, group)?;
-        let prefetch = u16::try_from(options.prefetch.max(1)).unwrap_or(u16::MAX);
+    async fn join(&self, request: Subscribe) -> Result<Box<dyn Subscription>> {
+        let (topic, group) = (request.topic(), request.group());
+        let prefetch = u16::try_from(request.options().prefetch.max(1)).unwrap_or(u16::MAX);
         let mut sub = AmqpSubscription::new(
             Arc::clone(&self.inner),
             topic,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use waitlist_core::transport::OrderingGuarantee;
 use waitlist_core::{
-    Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result, SubscribeOptions,
+    Capabilities, DeadLetterQueue, Error, Message, Publisher, Queue, Result, Subscribe,
     Subscription,
 };
 
@@ -102,13 +102,8 @@ impl Queue for KafkaTransport {
             .max_payload(self.config().max_payload)
     }
 
-    async fn subscribe(
-        &self,
-        topic: &str,
-        group: &str,
-        options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>> {
-        waitlist_core::transport::check_subscription(topic, group)?;
+    async fn join(&self, request: Subscribe) -> Result<Box<dyn Subscription>> {
+        let (topic, group) = (request.topic(), request.group());
         let names = Names::new(topic, group);
         self.clients
             .ensure_topics(&[&names.topic, &names.retry, &names.dead_letters])
@@ -121,7 +116,7 @@ impl Queue for KafkaTransport {
             // Fetched-but-not-handed-out records the member may buffer before
             // it pauses its partitions; well above the runtime's in-flight
             // bound so that pausing does not thrash.
-            options.prefetch.max(1).saturating_mul(4).max(256),
+            request.options().prefetch.max(1).saturating_mul(4).max(256),
             self.config().commit_interval,
             group.to_owned(),
         ));

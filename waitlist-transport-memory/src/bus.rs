@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use waitlist_core::transport::OrderingGuarantee;
 use waitlist_core::{
     headers, Capabilities, DeadLetterQueue, Delivery, Error, Message, Publisher, Queue, Result,
-    SubscribeOptions, Subscription,
+    Subscribe, Subscription,
 };
 
 use crate::group::Group;
@@ -243,15 +243,9 @@ impl Queue for MemoryBus {
             .max_payload(self.inner.config.max_payload)
     }
 
-    async fn subscribe(
-        &self,
-        topic: &str,
-        group: &str,
-        options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>> {
-        waitlist_core::transport::check_subscription(topic, group)?;
-        let per_key = options.ordering == OrderingGuarantee::PerKey;
-        let group = self.group_or_create(topic, group, per_key);
+    async fn join(&self, request: Subscribe) -> Result<Box<dyn Subscription>> {
+        let per_key = request.options().ordering == OrderingGuarantee::PerKey;
+        let group = self.group_or_create(request.topic(), request.group(), per_key);
         Ok(Box::new(MemorySubscription {
             group,
             closed: false,

@@ -13,7 +13,7 @@ use waitlist_core::events::Envelope;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
 use waitlist_core::{
     Capabilities, DeadLetterQueue, Delivery, Error, Headers, Message, Publisher, Queue, Result,
-    Settle, SubscribeOptions, Subscription,
+    Settle, Subscribe, Subscription,
 };
 use waitlist_transport_memory::MemoryBus;
 
@@ -120,14 +120,9 @@ impl Queue for FaultyQueue {
         self.bus.capabilities()
     }
 
-    async fn subscribe(
-        &self,
-        topic: &str,
-        group: &str,
-        options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>> {
+    async fn join(&self, request: Subscribe) -> Result<Box<dyn Subscription>> {
         Ok(Box::new(FaultySubscription {
-            inner: self.bus.subscribe(topic, group, options).await?,
+            inner: self.bus.join(request).await?,
             fault: self.fault,
             failing: Arc::clone(&self.failing),
             delivered: Arc::clone(&self.delivered),

@@ -11,8 +11,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use waitlist_core::transport::OrderingGuarantee;
 use waitlist_core::{
-    Capabilities, DeadLetterQueue, Error, Headers, Message, Publisher, Queue, Result,
-    SubscribeOptions, Subscription,
+    Capabilities, DeadLetterQueue, Error, Headers, Message, Publisher, Queue, Result, Subscribe,
+    Subscription,
 };
 
 use crate::batcher::{self, Job};
@@ -473,18 +473,13 @@ impl Queue for SqsTransport {
             .deduplicates_ids(fifo)
     }
 
-    async fn subscribe(
-        &self,
-        topic: &str,
-        group: &str,
-        options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>> {
-        let queues = self.inner.group(topic, group).await?;
+    async fn join(&self, request: Subscribe) -> Result<Box<dyn Subscription>> {
+        let queues = self.inner.group(request.topic(), request.group()).await?;
         Ok(Box::new(SqsSubscription::start(
             Arc::clone(&self.inner),
-            topic,
+            request.topic(),
             queues,
-            &options,
+            request.options(),
         )))
     }
 

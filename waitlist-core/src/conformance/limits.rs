@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::support::{wait_until, Harness, WAIT};
 use crate::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router, UnknownTypePolicy};
 use crate::{
-    headers, Capabilities, DeadLetterQueue, Message, Queue, Result, SubscribeOptions, Subscription,
+    headers, Capabilities, DeadLetterQueue, Message, Queue, Result, Subscribe, Subscription,
 };
 
 /// The payload limit of the consumer in [`oversized_messages_are_dead_lettered_once`]
@@ -41,13 +41,8 @@ impl Queue for ReportedLimit {
         caps.max_payload(limit)
     }
 
-    async fn subscribe(
-        &self,
-        topic: &str,
-        group: &str,
-        options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>> {
-        self.queue.subscribe(topic, group, options).await
+    async fn join(&self, request: Subscribe) -> Result<Box<dyn Subscription>> {
+        self.queue.join(request).await
     }
 
     async fn dead_letters(&self, topic: &str, group: &str) -> Result<Box<dyn DeadLetterQueue>> {

@@ -39,32 +39,12 @@ pub trait RewardWebhook: Send + Sync + Debug {
 }
 
 /// Records reward webhooks instead of calling out; can be told to fail.
-#[derive(Debug, Default)]
-pub struct RecordingRewardWebhook {
-    recorder: Recorder<RewardWebhookPayload>,
-}
-
-impl RecordingRewardWebhook {
-    /// A webhook that accepts everything.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Makes the next deliveries fail with `errors`, in order.
-    pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        self.recorder.fail_next(errors);
-    }
-
-    /// Every payload accepted so far.
-    pub fn delivered(&self) -> Vec<RewardWebhookPayload> {
-        self.recorder.accepted()
-    }
-}
+pub type RecordingRewardWebhook = Recorder<RewardWebhookPayload>;
 
 #[async_trait]
-impl RewardWebhook for RecordingRewardWebhook {
+impl RewardWebhook for Recorder<RewardWebhookPayload> {
     async fn deliver(&self, payload: &RewardWebhookPayload) -> Result<(), ProviderError> {
-        self.recorder.record(payload).map(|_| ())
+        self.record(payload).map(|_| ())
     }
 }
 

@@ -35,32 +35,12 @@ pub trait EmailProvider: Send + Sync + Debug {
 }
 
 /// Records every email instead of sending it; can be told to fail.
-#[derive(Debug, Default)]
-pub struct RecordingEmailProvider {
-    recorder: Recorder<EmailMessage>,
-}
-
-impl RecordingEmailProvider {
-    /// A provider that accepts everything.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Makes the next sends fail with `errors`, in order.
-    pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        self.recorder.fail_next(errors);
-    }
-
-    /// Every email accepted so far.
-    pub fn sent(&self) -> Vec<EmailMessage> {
-        self.recorder.accepted()
-    }
-}
+pub type RecordingEmailProvider = Recorder<EmailMessage>;
 
 #[async_trait]
-impl EmailProvider for RecordingEmailProvider {
+impl EmailProvider for Recorder<EmailMessage> {
     async fn send_email(&self, message: &EmailMessage) -> Result<SendReceipt, ProviderError> {
-        let n = self.recorder.record(message)?;
+        let n = self.record(message)?;
         Ok(SendReceipt {
             provider_id: Some(format!("recorded-{n}")),
         })

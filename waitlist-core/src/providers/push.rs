@@ -33,32 +33,12 @@ pub trait PushProvider: Send + Sync + Debug {
 }
 
 /// Records every push notification instead of sending it; can be told to fail.
-#[derive(Debug, Default)]
-pub struct RecordingPushProvider {
-    recorder: Recorder<PushMessage>,
-}
-
-impl RecordingPushProvider {
-    /// A provider that accepts everything.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Makes the next sends fail with `errors`, in order.
-    pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        self.recorder.fail_next(errors);
-    }
-
-    /// Every notification accepted so far.
-    pub fn sent(&self) -> Vec<PushMessage> {
-        self.recorder.accepted()
-    }
-}
+pub type RecordingPushProvider = Recorder<PushMessage>;
 
 #[async_trait]
-impl PushProvider for RecordingPushProvider {
+impl PushProvider for Recorder<PushMessage> {
     async fn send_push(&self, message: &PushMessage) -> Result<SendReceipt, ProviderError> {
-        let n = self.recorder.record(message)?;
+        let n = self.record(message)?;
         Ok(SendReceipt {
             provider_id: Some(format!("push-{n}")),
         })

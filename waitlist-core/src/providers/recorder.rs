@@ -1,12 +1,15 @@
-//! What the recording providers share: the items they accepted, and the
-//! failures queued for their next calls.
+//! The recording provider: it keeps what it accepted and answers the
+//! failures queued for its next calls. One type serves every provider trait
+//! (`Recorder<EmailMessage>` is an [`EmailProvider`](super::EmailProvider),
+//! and so on), for tests and examples.
 
 use std::sync::Mutex;
 
 use super::ProviderError;
 use crate::sync::lock;
 
-/// Records accepted items; answers queued failures first.
+/// Records accepted items instead of sending them; answers queued failures
+/// first. Implements the provider trait of the item it records.
 #[derive(Debug)]
 pub struct Recorder<T> {
     accepted: Mutex<Vec<T>>,
@@ -24,6 +27,11 @@ impl<T> Default for Recorder<T> {
 }
 
 impl<T: Clone> Recorder<T> {
+    /// A recorder that accepts everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Makes the next calls fail with `errors`, in order, after any failures
     /// queued before.
     pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
@@ -37,6 +45,11 @@ impl<T: Clone> Recorder<T> {
     /// Every item accepted so far.
     pub fn accepted(&self) -> Vec<T> {
         lock(&self.accepted).clone()
+    }
+
+    /// Every item accepted so far (the name the tests of senders read best).
+    pub fn sent(&self) -> Vec<T> {
+        self.accepted()
     }
 
     /// Accepts `item` unless a failure is queued; returns how many items

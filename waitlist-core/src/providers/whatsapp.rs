@@ -29,32 +29,12 @@ pub trait WhatsappProvider: Send + Sync + Debug {
 }
 
 /// Records every WhatsApp message instead of sending it; can be told to fail.
-#[derive(Debug, Default)]
-pub struct RecordingWhatsappProvider {
-    recorder: Recorder<WhatsappMessage>,
-}
-
-impl RecordingWhatsappProvider {
-    /// A provider that accepts everything.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Makes the next sends fail with `errors`, in order.
-    pub fn fail_next(&self, errors: impl IntoIterator<Item = ProviderError>) {
-        self.recorder.fail_next(errors);
-    }
-
-    /// Every message accepted so far.
-    pub fn sent(&self) -> Vec<WhatsappMessage> {
-        self.recorder.accepted()
-    }
-}
+pub type RecordingWhatsappProvider = Recorder<WhatsappMessage>;
 
 #[async_trait]
-impl WhatsappProvider for RecordingWhatsappProvider {
+impl WhatsappProvider for Recorder<WhatsappMessage> {
     async fn send_whatsapp(&self, message: &WhatsappMessage) -> Result<SendReceipt, ProviderError> {
-        let n = self.recorder.record(message)?;
+        let n = self.record(message)?;
         Ok(SendReceipt {
             provider_id: Some(format!("wa-{n}")),
         })

@@ -107,6 +107,45 @@ impl SubscribeOptions {
     }
 }
 
+/// A request to join a consumer group: the topic, the group's name (both
+/// checked by [`check_subscription`]) and how the member wants its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribe {
+    topic: String,
+    group: String,
+    options: SubscribeOptions,
+}
+
+impl Subscribe {
+    /// A request for `group` on `topic`.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) when a name is empty.
+    pub fn new(topic: &str, group: &str, options: SubscribeOptions) -> Result<Self> {
+        check_subscription(topic, group)?;
+        Ok(Self {
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+            options,
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The consumer group's name.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// How the member wants its messages.
+    pub fn options(&self) -> &SubscribeOptions {
+        &self.options
+    }
+}
+
 /// Checks the names a transport is asked to subscribe with; every
 /// transport calls it first, so bad names fail the same way everywhere.
 ///
@@ -130,17 +169,28 @@ pub trait Queue: Send + Sync + Debug {
     /// What this transport guarantees and supports.
     fn capabilities(&self) -> Capabilities;
 
-    /// Joins `group` on `topic` as a new member, creating the group (and its
-    /// dead-letter queue) on first use.
+    /// Joins the request's group as a new member, creating the group (and
+    /// its dead-letter queue) on first use. The names were checked when the
+    /// request was made.
     ///
     /// # Errors
     /// If the broker is unreachable or the topology cannot be declared.
+    async fn join(&self, request: Subscribe) -> Result<Box<dyn Subscription>>;
+
+    /// Joins `group` on `topic` as a new member: [`Queue::join`] with a
+    /// request built from the names.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for an empty name, otherwise
+    /// as [`Queue::join`].
     async fn subscribe(
         &self,
         topic: &str,
         group: &str,
         options: SubscribeOptions,
-    ) -> Result<Box<dyn Subscription>>;
+    ) -> Result<Box<dyn Subscription>> {
+        self.join(Subscribe::new(topic, group, options)?).await
+    }
 
     /// The dead-letter queue of `group` on `topic`.
     ///
