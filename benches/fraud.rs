@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use waitlist::domain::{Clock, FraudConfig, FraudService, SystemClock};
+use waitlist::domain::{Clock, DomainStores, FraudConfig, FraudService, SystemClock};
 use waitlist::store::{MemoryStore, Referral, ReferralStore, User, UserStore};
 
 #[tokio::main(flavor = "current_thread")]
@@ -45,9 +45,7 @@ async fn main() {
         }
     }
     let fraud = FraudService::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
+        &DomainStores::from_one(store.clone()),
         FraudConfig::default(),
     );
     println!("fraud bench: {n} users");

@@ -27,19 +27,15 @@ use waitlist::events::{
 use waitlist::prelude::*;
 use waitlist::providers::RecordingEmailProvider;
 use waitlist::store::{
-    AnalyticsStore, Campaign, MemoryStore, Referral, ReferralStore, Reward, RewardRule,
-    RewardStore, TimeRange, User, UserStore,
+    AnalyticsStore, Campaign, CampaignStore, MemoryStore, Referral, ReferralStore, Reward,
+    RewardRule, RewardStore, TimeRange, User, UserStore,
 };
 
 const CAMPAIGN: &str = "launch";
 const ACCOUNT: &str = "acme";
 
-fn fail(e: impl std::fmt::Display) -> Error {
-    Error::Config(e.to_string())
-}
-
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -47,23 +43,9 @@ async fn main() -> Result<()> {
         )
         .init();
 
-    let bus = MemoryBus::new();
+    // The host's data. The campaign: 2 points per referral, a milestone at 6
+    // participants and an "Early access" reward for 2 verified referrals.
     let store = Arc::new(MemoryStore::new());
-    let emails = Arc::new(RecordingEmailProvider::new());
-    let webhook = Arc::new(RecordingRewardWebhook::new());
-    let services = Arc::new(
-        DomainServices::in_memory(
-            Arc::clone(&store),
-            EventPublisher::new(Arc::new(bus.clone())),
-            emails.clone(),
-            Some(webhook),
-            InMemoryOptions::default(),
-        )
-        .map_err(fail)?,
-    );
-
-    // The campaign: 2 points per referral, a milestone at 6 participants and
-    // an "Early access" reward for 2 verified referrals.
     let mut campaign = Campaign::new(CAMPAIGN, ACCOUNT);
     campaign.points_per_referral = 2;
     campaign.milestones = vec![6, 1000];
@@ -72,9 +54,7 @@ async fn main() -> Result<()> {
         reward_id: "early".into(),
         verified_referrals: 2,
     }];
-    waitlist::store::CampaignStore::save_campaign(&*store, campaign)
-        .await
-        .map_err(fail)?;
+    store.save_campaign(campaign).await?;
     store
         .save_reward(Reward {
             id: "early".into(),
@@ -83,8 +63,19 @@ async fn main() -> Result<()> {
             method: RewardDeliveryMethod::Email,
             code_prefix: "EARLY".into(),
         })
-        .await
-        .map_err(fail)?;
+        .await?;
+
+    // The domain services over that store, publishing on the bus; recording
+    // providers stand in for SMTP and the reward webhook.
+    let bus = MemoryBus::new();
+    let emails = Arc::new(RecordingEmailProvider::new());
+    let services = Arc::new(DomainServices::in_memory(
+        Arc::clone(&store),
+        EventPublisher::new(Arc::new(bus.clone())),
+        emails.clone(),
+        Some(Arc::new(RecordingRewardWebhook::new())),
+        InMemoryOptions::default(),
+    )?);
 
     let config = DomainConfig {
         retry: RetryPolicy::fixed(50, Duration::from_millis(20)),
@@ -110,33 +101,22 @@ async fn main() -> Result<()> {
         user.signup_ip = Some(format!("203.0.113.{}", i + 1));
         user.device_fingerprint = Some(format!("device-{id}"));
         user.user_agent = Some("Mozilla/5.0 (Macintosh) Safari/605.1.15".into());
-        store.insert_user(user).await.map_err(fail)?;
+        store.insert_user(user).await?;
         let signed_up = UserSignedUp {
             user_id: (*id).into(),
             campaign_id: CAMPAIGN.into(),
             email: (*email).into(),
         };
-        services
-            .events
-            .user_signed_up(ACCOUNT, signed_up)
-            .await
-            .map_err(fail)?;
+        services.events.user_signed_up(ACCOUNT, signed_up).await?;
     }
     for (id, email) in &people[..5] {
-        store
-            .set_email_verified(CAMPAIGN, id, now)
-            .await
-            .map_err(fail)?;
+        store.set_email_verified(CAMPAIGN, id, now).await?;
         let verified = UserVerified {
             user_id: (*id).into(),
             campaign_id: CAMPAIGN.into(),
             email: (*email).into(),
         };
-        services
-            .events
-            .user_verified(ACCOUNT, verified)
-            .await
-            .map_err(fail)?;
+        services.events.user_verified(ACCOUNT, verified).await?;
     }
     wait_for(|| async {
         store
@@ -152,19 +132,14 @@ async fn main() -> Result<()> {
         let referral_id = format!("ref-{}", n + 1);
         store
             .insert_referral(Referral::new(CAMPAIGN, &referral_id, "fay", *referred, now))
-            .await
-            .map_err(fail)?;
+            .await?;
         let created = ReferralCreated {
             referral_id: referral_id.clone(),
             referrer_id: "fay".into(),
             referred_id: (*referred).into(),
             campaign_id: CAMPAIGN.into(),
         };
-        services
-            .events
-            .referral_created(ACCOUNT, created)
-            .await
-            .map_err(fail)?;
+        services.events.referral_created(ACCOUNT, created).await?;
         let verified = ReferralVerified {
             referral_id,
             referrer_id: "fay".into(),
@@ -172,22 +147,14 @@ async fn main() -> Result<()> {
             campaign_id: CAMPAIGN.into(),
             points_per_referral: 2,
         };
-        services
-            .events
-            .referral_verified(ACCOUNT, verified)
-            .await
-            .map_err(fail)?;
+        services.events.referral_verified(ACCOUNT, verified).await?;
     }
-    let fraud = FraudDetectJob {
+    let job = FraudDetectJob {
         campaign_id: CAMPAIGN.into(),
         user_id: "mal".into(),
         referral_id: Some("ref-3".into()),
     };
-    services
-        .jobs
-        .enqueue_fraud_detection(ACCOUNT, fraud)
-        .await
-        .map_err(fail)?;
+    services.jobs.enqueue_fraud_detection(ACCOUNT, job).await?;
     wait_for(|| async {
         emails
             .sent()
@@ -211,11 +178,7 @@ async fn main() -> Result<()> {
             );
         }
     }
-    let report = services
-        .fraud
-        .check_referral(CAMPAIGN, "ref-3")
-        .await
-        .map_err(fail)?;
+    let report = services.fraud.check_referral(CAMPAIGN, "ref-3").await?;
     println!(
         "  fraud report for ref-3: risk {:.2}, decision {:?}",
         report.report.risk_score, report.report.decision
@@ -234,8 +197,7 @@ async fn main() -> Result<()> {
     services
         .jobs
         .enqueue_analytics_aggregation(ACCOUNT, job.clone())
-        .await
-        .map_err(fail)?;
+        .await?;
     let range = TimeRange::new(now - waitlist::domain::TimeDelta::days(1), job.end_time);
     wait_for(|| async {
         store
@@ -251,11 +213,7 @@ async fn main() -> Result<()> {
         println!("  to {:<20} {}", m.to, m.subject);
     }
     println!("\nAnalytics (daily):");
-    for b in store
-        .buckets(CAMPAIGN, Granularity::Daily, range)
-        .await
-        .map_err(fail)?
-    {
+    for b in store.buckets(CAMPAIGN, Granularity::Daily, range).await? {
         println!(
             "  {}: {} signups, {} verifications, {} referrals, {} emails, {} rewards delivered",
             b.start.format("%Y-%m-%d"),
@@ -278,9 +236,7 @@ async fn main() -> Result<()> {
         failed |= s.done == 0 || s.dead_lettered > 0;
     }
     if failed {
-        return Err(fail(
-            "a consumer group handled nothing or dead-lettered events",
-        ));
+        return Err("a consumer group handled nothing or dead-lettered events".into());
     }
     Ok(())
 }

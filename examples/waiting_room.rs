@@ -10,8 +10,8 @@ use std::time::Duration;
 use waitlist::events::{topics, CheckoutCompleted, QueueReady};
 use waitlist::prelude::*;
 use waitlist::waitroom::{
-    CheckoutConsumer, CheckoutTokenSigner, MemoryWaitroomStore, QueueEventProducer,
-    RecordingInventory, WaitroomCheckoutHandler, WaitroomConfig, WaitroomService,
+    CheckoutConsumer, CheckoutTokenSigner, MemoryWaitroomStore, RecordingInventory,
+    WaitroomCheckoutHandler, WaitroomService,
 };
 
 #[tokio::main]
@@ -19,13 +19,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bus = MemoryBus::new();
     let publisher = EventPublisher::new(Arc::new(bus.clone()));
     let store = Arc::new(MemoryWaitroomStore::new());
-    let waitroom = WaitroomService::new(
-        store.clone(),
-        store,
-        Some(QueueEventProducer::new(publisher.clone())),
-        CheckoutTokenSigner::new(b"example key: use 32 random bytes!".to_vec())?,
-        WaitroomConfig { checkout_slots: 2 },
-    );
+    let signer = CheckoutTokenSigner::new(b"example key: use 32 random bytes!".to_vec())?;
+    let waitroom = WaitroomService::builder(store, signer)
+        .publisher(publisher.clone())
+        .checkout_slots(2)
+        .build();
     // Whoever is admitted hears about it on QUEUE_READY.
     let ready = ConsumerGroup::new(
         topics::QUEUE_READY,

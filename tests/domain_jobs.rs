@@ -3,15 +3,13 @@
 mod domain_support;
 
 use domain_support::{eventually, t0, Stack, ACCOUNT, CAMPAIGN};
-use waitlist::domain::InMemoryOptions;
 use waitlist::events::{
     AnalyticsAggregateJob, EmailJob, EmailKind, FraudDetectJob, Granularity, RewardDeliverJob,
     RewardDeliveryMethod,
 };
 use waitlist::providers::ProviderError;
 use waitlist::store::{
-    AnalyticsStore, Campaign, DeliveryStatus, ReferralStatus, ReferralStore, Reward, RewardRule,
-    RewardStore, TimeRange,
+    AnalyticsStore, Campaign, DeliveryStatus, Reward, RewardRule, RewardStore, TimeRange,
 };
 
 fn campaign(method: RewardDeliveryMethod) -> (Campaign, Reward) {
@@ -34,17 +32,7 @@ async fn stack_with(method: RewardDeliveryMethod) -> Stack {
     let (c, reward) = campaign(method);
     let stack = Stack::start(c).await;
     stack.store.save_reward(reward).await.expect("reward saved");
-    for (i, name) in ["ann", "bob", "cid"].iter().enumerate() {
-        let ip = format!("10.0.0.{i}");
-        stack
-            .signup(
-                name,
-                &format!("{name}@example.com"),
-                &ip,
-                &format!("dev-{i}"),
-            )
-            .await;
-    }
+    stack.signup_three().await;
     stack
 }
 
@@ -56,7 +44,7 @@ async fn an_earned_reward_is_emailed_with_its_code_exactly_once() {
     stack.refer("r1", "cid", "bob").await;
     stack.verify("r1", "cid", "bob").await;
     let delivered = eventually(|| async {
-        let ur = stack.store.user_reward(CAMPAIGN, UR).await.ok().flatten();
+        let ur = stack.user_reward(UR).await;
         ur.is_some_and(|u| u.status == DeliveryStatus::Delivered)
     })
     .await;
@@ -76,14 +64,7 @@ async fn an_earned_reward_is_emailed_with_its_code_exactly_once() {
         .await
         .expect("enqueued");
     stack.settle().await;
-    let code = stack
-        .store
-        .user_reward(CAMPAIGN, UR)
-        .await
-        .ok()
-        .flatten()
-        .map(|u| u.code);
-    let code = code.expect("granted");
+    let code = stack.user_reward(UR).await.expect("granted").code;
     let reward_emails: Vec<_> = stack
         .emails
         .sent()
@@ -109,13 +90,7 @@ async fn a_webhook_reward_is_retried_after_a_transient_failure_and_delivered_onc
     assert!(eventually(|| async { stack.webhook.sent().len() == 1 }).await);
     stack.settle().await;
     assert_eq!(stack.webhook.sent().len(), 1);
-    let ur = stack
-        .store
-        .user_reward(CAMPAIGN, UR)
-        .await
-        .ok()
-        .flatten()
-        .expect("granted");
+    let ur = stack.user_reward(UR).await.expect("granted");
     assert_eq!(ur.status, DeliveryStatus::Delivered);
     assert_eq!(ur.attempts, 2, "one failed attempt, one delivery");
 }
@@ -141,20 +116,7 @@ async fn disposable_email_referral_is_blocked_by_workers_and_fraud_job_and_never
         .enqueue_fraud_detection(ACCOUNT, job)
         .await
         .expect("enqueued");
-    let blocked = eventually(|| async {
-        stack
-            .store
-            .referral(CAMPAIGN, "r-eve")
-            .await
-            .ok()
-            .flatten()
-            .map(|r| r.status)
-            == Some(ReferralStatus::Blocked)
-    })
-    .await;
-    assert!(blocked);
-    stack.settle().await;
-    assert_eq!(stack.user("ann").await.verified_referrals, 0);
+    stack.assert_blocked_and_uncounted("r-eve", "ann").await;
 }
 
 #[tokio::test]
@@ -215,7 +177,7 @@ async fn duplicate_email_jobs_are_suppressed_within_the_window() {
 #[tokio::test]
 async fn analytics_job_writes_hourly_buckets_and_recomputing_is_idempotent() {
     let (c, _) = campaign(RewardDeliveryMethod::Email);
-    let stack = Stack::start_with(c, InMemoryOptions::default(), true).await;
+    let stack = Stack::start(c).await;
     for name in ["ann", "bob"] {
         stack
             .signup(name, &format!("{name}@example.com"), name, name)

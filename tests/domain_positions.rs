@@ -5,7 +5,7 @@ mod domain_support;
 use domain_support::{eventually, Stack, ACCOUNT, CAMPAIGN};
 use waitlist::events::PositionRecalculateJob;
 use waitlist::prelude::*;
-use waitlist::store::{Campaign, ReferralStatus, ReferralStore};
+use waitlist::store::Campaign;
 
 fn campaign() -> Campaign {
     let mut c = Campaign::new(CAMPAIGN, ACCOUNT);
@@ -15,23 +15,10 @@ fn campaign() -> Campaign {
     c
 }
 
-async fn three_users(stack: &Stack) {
-    for (i, name) in ["ann", "bob", "cid"].iter().enumerate() {
-        stack
-            .signup(
-                name,
-                &format!("{name}@example.com"),
-                &format!("10.0.0.{i}"),
-                &format!("dev-{i}"),
-            )
-            .await;
-    }
-}
-
 #[tokio::test]
 async fn signups_are_ranked_welcomed_and_announce_the_milestone_once() {
     let stack = Stack::start(campaign()).await;
-    three_users(&stack).await;
+    stack.signup_three().await;
     let ranked = eventually(|| async { stack.user("cid").await.position == Some(3) }).await;
     assert!(ranked, "cid should be ranked 3rd");
     assert_eq!(stack.user("ann").await.position, Some(1));
@@ -51,7 +38,7 @@ async fn signups_are_ranked_welcomed_and_announce_the_milestone_once() {
 #[tokio::test]
 async fn verified_referral_moves_the_referrer_up_and_emails_the_new_position() {
     let stack = Stack::start(campaign()).await;
-    three_users(&stack).await;
+    stack.signup_three().await;
     assert!(eventually(|| async { stack.user("cid").await.position == Some(3) }).await);
     stack.refer("r1", "cid", "bob").await;
     stack.verify("r1", "cid", "bob").await;
@@ -73,7 +60,7 @@ async fn verified_referral_moves_the_referrer_up_and_emails_the_new_position() {
 #[tokio::test]
 async fn a_redelivered_referral_verified_counts_once() {
     let stack = Stack::start(campaign()).await;
-    three_users(&stack).await;
+    stack.signup_three().await;
     stack.refer("r1", "cid", "bob").await;
     let event = Envelope::new(ACCOUNT, CAMPAIGN, Stack::verified_event("r1", "cid", "bob"));
     let publisher = EventPublisher::new(std::sync::Arc::new(stack.bus.clone()));
@@ -98,27 +85,14 @@ async fn a_redelivered_referral_verified_counts_once() {
 #[tokio::test]
 async fn self_referral_is_blocked_and_never_counts_toward_positions() {
     let stack = Stack::start(campaign()).await;
-    three_users(&stack).await;
+    stack.signup_three().await;
     // Same device as cid: a self-referral.
     stack
         .signup("cid2", "cid.alt@example.com", "10.9.9.9", "dev-2")
         .await;
     stack.refer("r-self", "cid", "cid2").await;
     stack.verify("r-self", "cid", "cid2").await;
-    let blocked = eventually(|| async {
-        stack
-            .store
-            .referral(CAMPAIGN, "r-self")
-            .await
-            .ok()
-            .flatten()
-            .map(|r| r.status)
-            == Some(ReferralStatus::Blocked)
-    })
-    .await;
-    assert!(blocked);
-    stack.settle().await;
-    assert_eq!(stack.user("cid").await.verified_referrals, 0);
+    stack.assert_blocked_and_uncounted("r-self", "cid").await;
     assert_eq!(stack.user("cid").await.position, Some(3));
     assert!(!stack
         .emails_to("cid@example.com")
@@ -129,7 +103,7 @@ async fn self_referral_is_blocked_and_never_counts_toward_positions() {
 #[tokio::test]
 async fn recalculate_job_is_idempotent_and_applies_new_points() {
     let stack = Stack::start(campaign()).await;
-    three_users(&stack).await;
+    stack.signup_three().await;
     stack.refer("r1", "cid", "bob").await;
     stack.verify("r1", "cid", "bob").await;
     assert!(eventually(|| async { stack.user("cid").await.position == Some(2) }).await);

@@ -2,14 +2,17 @@
 //! channel, Handlebars rendering, retries, idempotency by `message_id`,
 //! status recording, dead-lettering and metrics.
 
+mod domain_support;
+
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use domain_support::notifications::{notification_event, settled, store_with_templates};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use waitlist::events::{Channel, NotificationEvent, NotificationPriority};
 use waitlist::notifications::{
     ChannelSender, MemoryNotificationStore, Notification, NotificationConfig, NotificationService,
-    NotificationStatus, NotificationTemplate,
+    NotificationStatus,
 };
 use waitlist::prelude::*;
 use waitlist::providers::{
@@ -38,14 +41,11 @@ struct Stack {
     workers: waitlist::runtime::Workers,
 }
 
+/// Four attempts, 20 ms then 40 ms then 60 ms apart.
 fn fast_retry() -> NotificationConfig {
+    let step = Duration::from_millis(20);
     NotificationConfig {
-        retry: RetryPolicy::linear(
-            4,
-            Duration::from_millis(20),
-            Duration::from_millis(20),
-            Duration::from_secs(1),
-        ),
+        retry: RetryPolicy::linear(4, step).with_max_delay(Duration::from_secs(1)),
         ..NotificationConfig::default()
     }
 }
@@ -53,17 +53,14 @@ fn fast_retry() -> NotificationConfig {
 async fn stack() -> Stack {
     metrics();
     let bus = MemoryBus::new();
-    let store = Arc::new(MemoryNotificationStore::new());
-    store.insert_template(NotificationTemplate::new(
-        "tmpl_welcome",
-        Some("Welcome, {{user_name}}"),
-        "<p>Hello {{user_name}}</p>",
-    ));
-    store.insert_template(NotificationTemplate::new(
-        "tmpl_text",
-        Some("Your turn"),
-        "{{user_name}} & friends: go!",
-    ));
+    let store = store_with_templates(&[
+        (
+            "tmpl_welcome",
+            "Welcome, {{user_name}}",
+            "<p>Hello {{user_name}}</p>",
+        ),
+        ("tmpl_text", "Your turn", "{{user_name}} & friends: go!"),
+    ]);
     let email = Arc::new(RecordingEmailProvider::new());
     let whatsapp = Arc::new(RecordingWhatsappProvider::new());
     let push = Arc::new(RecordingPushProvider::new());
@@ -90,19 +87,11 @@ async fn stack() -> Stack {
     }
 }
 
+/// A high-priority event to `user_123`, whose name needs escaping in HTML.
 fn event(id: &str, channel: Channel, template: &str) -> NotificationEvent {
     NotificationEvent {
-        notification_id: id.into(),
-        message_id: format!("msg-{id}"),
-        target_user_id: "user_123".into(),
-        channel,
-        template_id: template.into(),
-        payload: serde_json::json!({"user_name": "Tom <T>"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
         priority: NotificationPriority::High,
-        metadata: Default::default(),
+        ..notification_event(id, "user_123", channel, template, "Tom <T>")
     }
 }
 
@@ -119,16 +108,28 @@ impl Stack {
             .expect("publish");
     }
 
+    /// Stores notification `id` to `recipient` and publishes its event.
+    async fn send(&self, id: &str, channel: Channel, recipient: &str, template: &str) {
+        self.notify(id, channel, recipient);
+        self.publish(&event(id, channel, template)).await;
+    }
+
     async fn settled(&self, id: &str) -> Notification {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let n = self.store.snapshot(id).expect("exists");
-            if n.status != NotificationStatus::Pending {
-                return n;
-            }
-            assert!(Instant::now() < deadline, "{id} still pending");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        settled(&self.store, id).await
+    }
+
+    /// Notification `id` once it failed, and the one dead letter its
+    /// failure left on its channel.
+    async fn failed(&self, id: &str) -> (Notification, Message) {
+        let n = self.settled(id).await;
+        assert_eq!(n.status, NotificationStatus::Failed);
+        let mut dlq = self.dead_letters(n.channel).await;
+        assert_eq!(dlq.len(), 1);
+        (n, dlq.remove(0))
+    }
+
+    async fn shutdown(self) {
+        self.workers.shutdown(Duration::from_secs(5)).await;
     }
 
     async fn dead_letters(&self, channel: Channel) -> Vec<Message> {
@@ -146,11 +147,9 @@ impl Stack {
 #[tokio::test]
 async fn email_and_push_workers_render_send_and_record_the_provider_id() {
     let s = stack().await;
-    s.notify("n-email", Channel::Email, "tom@example.com");
-    s.notify("n-push", Channel::Push, "device-1");
-    s.publish(&event("n-email", Channel::Email, "tmpl_welcome"))
+    s.send("n-email", Channel::Email, "tom@example.com", "tmpl_welcome")
         .await;
-    s.publish(&event("n-push", Channel::Push, "tmpl_text"))
+    s.send("n-push", Channel::Push, "device-1", "tmpl_text")
         .await;
 
     let email = s.settled("n-email").await;
@@ -172,7 +171,7 @@ async fn email_and_push_workers_render_send_and_record_the_provider_id() {
         ("Your turn", "device-1")
     );
     assert_eq!(push.data["user_name"], "Tom <T>");
-    s.workers.shutdown(Duration::from_secs(5)).await;
+    s.shutdown().await;
 }
 
 #[tokio::test]
@@ -196,19 +195,18 @@ async fn second_event_with_the_same_message_id_sends_nothing() {
         s.store.snapshot("n2").map(|n| n.status),
         Some(NotificationStatus::Pending)
     );
-    s.workers.shutdown(Duration::from_secs(5)).await;
+    s.shutdown().await;
 }
 
 #[tokio::test]
 async fn transient_failures_are_retried_until_sent() {
     let s = stack().await;
-    s.notify("n1", Channel::Email, "tom@example.com");
     s.email.fail_next([
         ProviderError::Transient("timeout".into()),
         ProviderError::Transient("rate limited".into()),
     ]);
     let started = Instant::now();
-    s.publish(&event("n1", Channel::Email, "tmpl_welcome"))
+    s.send("n1", Channel::Email, "tom@example.com", "tmpl_welcome")
         .await;
     let n = s.settled("n1").await;
     assert_eq!(n.status, NotificationStatus::Sent);
@@ -216,77 +214,65 @@ async fn transient_failures_are_retried_until_sent() {
     // 20 ms then 40 ms between the three attempts.
     assert!(started.elapsed() >= Duration::from_millis(60));
     assert!(s.dead_letters(Channel::Email).await.is_empty());
-    s.workers.shutdown(Duration::from_secs(5)).await;
+    s.shutdown().await;
 }
 
 #[tokio::test]
 async fn exhausted_retries_record_failed_and_dead_letter_with_the_reason() {
     let s = stack().await;
-    s.notify("n1", Channel::Email, "tom@example.com");
     s.email
         .fail_next((0..4).map(|i| ProviderError::Transient(format!("timeout {i}"))));
-    s.publish(&event("n1", Channel::Email, "tmpl_welcome"))
+    s.send("n1", Channel::Email, "tom@example.com", "tmpl_welcome")
         .await;
-    let n = s.settled("n1").await;
-    assert_eq!(n.status, NotificationStatus::Failed);
+    let (n, dead) = s.failed("n1").await;
     assert!(
         n.error.as_deref().unwrap_or_default().contains("timeout 3"),
         "{n:?}"
     );
-    let dlq = s.dead_letters(Channel::Email).await;
-    assert_eq!(dlq.len(), 1);
-    let reason = &dlq[0].headers["waitlist-dead-letter-reason"];
+    let reason = &dead.headers["waitlist-dead-letter-reason"];
     assert!(
         reason.contains("after 4 attempt(s)") && reason.contains("timeout 3"),
         "{reason}"
     );
     assert!(s.email.sent().is_empty());
-    s.workers.shutdown(Duration::from_secs(5)).await;
+    s.shutdown().await;
 }
 
 #[tokio::test]
 async fn permanent_failure_is_dead_lettered_without_retrying() {
     let s = stack().await;
-    s.notify("n1", Channel::Push, "stale-token");
     s.push
         .fail_next([ProviderError::Permanent("unregistered token".into())]);
-    s.publish(&event("n1", Channel::Push, "tmpl_text")).await;
-    let n = s.settled("n1").await;
-    assert_eq!(n.status, NotificationStatus::Failed);
-    let dlq = s.dead_letters(Channel::Push).await;
-    assert_eq!(dlq.len(), 1);
-    assert_eq!(dlq[0].headers["waitlist-dead-letter-attempts"], "1");
-    assert!(dlq[0].headers["waitlist-dead-letter-reason"].contains("unregistered token"));
-    s.workers.shutdown(Duration::from_secs(5)).await;
+    s.send("n1", Channel::Push, "stale-token", "tmpl_text")
+        .await;
+    let (_, dead) = s.failed("n1").await;
+    assert_eq!(dead.headers["waitlist-dead-letter-attempts"], "1");
+    assert!(dead.headers["waitlist-dead-letter-reason"].contains("unregistered token"));
+    s.shutdown().await;
 }
 
 #[tokio::test]
 async fn missing_template_fails_the_notification_into_the_dead_letter_queue() {
     let s = stack().await;
-    s.notify("n1", Channel::Email, "tom@example.com");
-    s.publish(&event("n1", Channel::Email, "tmpl_nope")).await;
-    let n = s.settled("n1").await;
-    assert_eq!(n.status, NotificationStatus::Failed);
+    s.send("n1", Channel::Email, "tom@example.com", "tmpl_nope")
+        .await;
+    let (n, _) = s.failed("n1").await;
     assert!(n.error.unwrap_or_default().contains("tmpl_nope"));
-    assert_eq!(s.dead_letters(Channel::Email).await.len(), 1);
-    s.workers.shutdown(Duration::from_secs(5)).await;
+    s.shutdown().await;
 }
 
 /// The only test using WhatsApp, so its metrics are its own.
 #[tokio::test]
 async fn whatsapp_worker_sends_plain_text_and_metrics_count_by_channel_and_status() {
     let s = stack().await;
-    s.notify("ok", Channel::Whatsapp, "+15551234567");
-    s.notify("bad", Channel::Whatsapp, "+1556");
-    s.publish(&event("ok", Channel::Whatsapp, "tmpl_text"))
+    s.send("ok", Channel::Whatsapp, "+15551234567", "tmpl_text")
         .await;
     assert_eq!(s.settled("ok").await.provider_id.as_deref(), Some("wa-1"));
     assert_eq!(s.whatsapp.sent()[0].body, "Tom <T> & friends: go!");
     assert_eq!(s.whatsapp.sent()[0].to, "+15551234567");
     s.whatsapp
         .fail_next([ProviderError::Permanent("blocked".into())]);
-    s.publish(&event("bad", Channel::Whatsapp, "tmpl_text"))
-        .await;
+    s.send("bad", Channel::Whatsapp, "+1556", "tmpl_text").await;
     s.settled("bad").await;
 
     let mut success = 0;
@@ -315,7 +301,7 @@ async fn whatsapp_worker_sends_plain_text_and_metrics_count_by_channel_and_statu
     }
     assert_eq!((success, failed), (1, 1));
     assert_eq!(timings, 2);
-    s.workers.shutdown(Duration::from_secs(5)).await;
+    s.shutdown().await;
 }
 
 #[test]

@@ -6,14 +6,16 @@
 //! Without the server the tests print SKIPPED, unless
 //! `WAITLIST_REQUIRE_BROKERS=1`, where they fail.
 
+mod domain_support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use waitlist::events::{Channel, NotificationEvent, NotificationPriority};
+use domain_support::notifications::{notification_event, settled, store_with_templates};
+use waitlist::events::{Channel, NotificationEvent};
 use waitlist::notifications::{
-    ChannelSender, MemoryNotificationStore, Notification, NotificationService, NotificationStatus,
-    NotificationTemplate,
+    ChannelSender, Notification, NotificationService, NotificationStatus,
 };
 use waitlist::prelude::*;
 use waitlist::providers::{EmailMessage, EmailProvider, SmtpConfig, SmtpEmailProvider};
@@ -53,6 +55,16 @@ async fn smtp(test: &str) -> Option<SmtpEmailProvider> {
     Some(SmtpEmailProvider::new(config).expect("valid config"))
 }
 
+/// A message to `to` with `subject` and an HTML body only.
+fn message(to: &str, subject: &str, html: &str) -> EmailMessage {
+    EmailMessage {
+        to: to.into(),
+        subject: subject.into(),
+        html: html.into(),
+        ..Default::default()
+    }
+}
+
 /// The stored message carrying `message_id`, waiting a little for it.
 async fn stored(message_id: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -79,16 +91,15 @@ async fn smtp_provider_delivers_to_the_local_server() {
     let Some(smtp) = smtp("smtp_provider_delivers_to_the_local_server").await else {
         return;
     };
-    let receipt = smtp
-        .send_email(&EmailMessage {
-            to: "ada@example.com".into(),
-            subject: "Welcome aboard".into(),
-            html: "<p>You are number 42</p>".into(),
-            text: Some("You are number 42".into()),
-            ..Default::default()
-        })
-        .await
-        .expect("accepted");
+    let welcome = EmailMessage {
+        text: Some("You are number 42".into()),
+        ..message(
+            "ada@example.com",
+            "Welcome aboard",
+            "<p>You are number 42</p>",
+        )
+    };
+    let receipt = smtp.send_email(&welcome).await.expect("accepted");
     let id = receipt.provider_id.expect("message id");
     let text = stored(&id).await;
     assert!(text.contains("To: ada@example.com"), "{text}");
@@ -103,12 +114,7 @@ async fn invalid_recipient_is_a_permanent_failure() {
         return;
     };
     let err = smtp
-        .send_email(&EmailMessage {
-            to: "not an address".into(),
-            subject: "x".into(),
-            html: "x".into(),
-            ..Default::default()
-        })
+        .send_email(&message("not an address", "x", "x"))
         .await
         .expect_err("refused");
     assert!(!err.is_transient(), "{err}");
@@ -121,12 +127,11 @@ async fn email_notification_is_rendered_sent_over_smtp_and_recorded() {
         return;
     };
     let bus = MemoryBus::new();
-    let store = Arc::new(MemoryNotificationStore::new());
-    store.insert_template(NotificationTemplate::new(
+    let store = store_with_templates(&[(
         "tmpl_welcome",
-        Some("Welcome {{user_name}}"),
+        "Welcome {{user_name}}",
         "<p>Hello {{user_name}}</p>",
-    ));
+    )]);
     store.insert(Notification::new(
         "notif_smtp",
         "user_1",
@@ -141,31 +146,20 @@ async fn email_notification_is_rendered_sent_over_smtp_and_recorded() {
         .await
         .expect("start");
     let event = NotificationEvent {
-        notification_id: "notif_smtp".into(),
         message_id: format!("msg-{}", std::process::id()),
-        target_user_id: "user_1".into(),
-        channel: Channel::Email,
-        template_id: "tmpl_welcome".into(),
-        payload: serde_json::json!({"user_name": "John <Doe>"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        priority: NotificationPriority::Normal,
-        metadata: Default::default(),
+        ..notification_event(
+            "notif_smtp",
+            "user_1",
+            Channel::Email,
+            "tmpl_welcome",
+            "John <Doe>",
+        )
     };
     EventPublisher::new(Arc::new(bus.clone()))
         .publish_flat(event.topic(), &event)
         .await
         .expect("publish");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let sent = loop {
-        let n = store.snapshot("notif_smtp").expect("exists");
-        if n.status != NotificationStatus::Pending {
-            break n;
-        }
-        assert!(Instant::now() < deadline, "notification still pending");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let sent = settled(&store, "notif_smtp").await;
     assert_eq!(sent.status, NotificationStatus::Sent, "{:?}", sent.error);
     let text = stored(sent.provider_id.as_deref().expect("provider id")).await;
     assert!(text.contains("Subject: Welcome John <Doe>"), "{text}");

@@ -4,9 +4,10 @@
 //! checkout (CHECKOUT_EXPIRED → tickets released, next user admitted).
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use waitlist::conformance::wait_until;
 use waitlist::events::{
     topics, CheckoutCompleted, CheckoutExpired, CheckoutFailed, CheckoutFailureReason, LeaveReason,
     QueueJoined, QueueLeft, QueueReady, Ticket,
@@ -14,47 +15,27 @@ use waitlist::events::{
 use waitlist::prelude::*;
 use waitlist::sync::lock;
 use waitlist::waitroom::{
-    CheckoutConsumer, CheckoutTokenSigner, MemoryWaitroomStore, QueueEventProducer, QueueStore,
-    RecordingInventory, SessionStatus, SessionStore, TokenError, WaitroomCheckoutHandler,
-    WaitroomConfig, WaitroomService,
+    CheckoutConsumer, CheckoutTokenSigner, MemoryWaitroomStore, QueueStore, RecordingInventory,
+    Session, SessionStatus, SessionStore, TokenError, WaitroomCheckoutHandler, WaitroomService,
 };
 
 const EVENT: &str = "concert-2024";
 
 type Seen<E> = Arc<Mutex<Vec<(Option<String>, E)>>>;
 
-/// Records every event of `E`'s topic with its partition key.
-async fn record<E: FlatEvent + Clone>(bus: &MemoryBus) -> (Seen<E>, RunningGroup) {
-    let seen: Seen<E> = Arc::default();
-    let s = Arc::clone(&seen);
-    let group = ConsumerGroup::new(
-        E::TYPE,
-        "test-recorder",
-        Router::new().on_flat(handler_fn(move |e: E, ctx: Context| {
-            let s = Arc::clone(&s);
-            async move {
-                let key = ctx.key().map(str::to_owned);
-                lock(&s).push((key, e));
-                Outcome::Done
-            }
-        })),
-    )
-    .start(Arc::new(bus.clone()))
-    .await
-    .expect("start");
-    (seen, group)
-}
-
 fn seen<E: Clone>(s: &Seen<E>) -> Vec<(Option<String>, E)> {
     lock(s).clone()
 }
 
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// The `n`-th recorded event, which must be keyed by `EVENT`.
+fn keyed_by_event<E: Clone>(s: &Seen<E>, n: usize) -> E {
+    let (key, event) = seen(s).swap_remove(n);
+    assert_eq!(key.as_deref(), Some(EVENT));
+    event
+}
+
+async fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(10), cond).await;
 }
 
 struct Room {
@@ -63,26 +44,28 @@ struct Room {
     store: Arc<MemoryWaitroomStore>,
     inventory: Arc<RecordingInventory>,
     waitroom: WaitroomService,
-    consumer: waitlist::runtime::Workers,
+    consumer: Workers,
+    /// The recorders the test started.
+    recorders: Workers,
 }
 
 fn signer() -> CheckoutTokenSigner {
     CheckoutTokenSigner::new(b"test key of thirty-two bytes....".to_vec()).expect("key")
 }
 
-async fn room(slots: usize) -> Room {
+/// A waiting room with one checkout slot, publishing through `publisher`.
+fn waiting_room(store: &Arc<MemoryWaitroomStore>, publisher: EventPublisher) -> WaitroomService {
+    WaitroomService::builder(store.clone(), signer())
+        .publisher(publisher)
+        .checkout_slots(1)
+        .build()
+}
+
+async fn room() -> Room {
     let bus = MemoryBus::new();
     let publisher = EventPublisher::new(Arc::new(bus.clone()));
     let store = Arc::new(MemoryWaitroomStore::new());
-    let waitroom = WaitroomService::new(
-        store.clone(),
-        store.clone(),
-        Some(QueueEventProducer::new(publisher.clone())),
-        signer(),
-        WaitroomConfig {
-            checkout_slots: slots,
-        },
-    );
+    let waitroom = waiting_room(&store, publisher.clone());
     let inventory = Arc::new(RecordingInventory::new());
     let handler = WaitroomCheckoutHandler::new(waitroom.clone(), inventory.clone());
     let consumer = CheckoutConsumer::new(Arc::new(handler))
@@ -96,6 +79,7 @@ async fn room(slots: usize) -> Room {
         inventory,
         waitroom,
         consumer,
+        recorders: Workers::new(),
     }
 }
 
@@ -108,18 +92,74 @@ fn tickets() -> Vec<Ticket> {
     }]
 }
 
-async fn status(r: &Room, session_id: &str) -> SessionStatus {
-    r.store.get(session_id).await.expect("session").status
+impl Room {
+    /// Records every event of `E`'s topic with its partition key.
+    async fn record<E: FlatEvent + Clone>(&mut self) -> Seen<E> {
+        let seen: Seen<E> = Arc::default();
+        let s = Arc::clone(&seen);
+        let group = ConsumerGroup::new(
+            E::TYPE,
+            "test-recorder",
+            Router::new().on_flat(handler_fn(move |e: E, ctx: Context| {
+                let s = Arc::clone(&s);
+                async move {
+                    let key = ctx.key().map(str::to_owned);
+                    lock(&s).push((key, e));
+                    Outcome::Done
+                }
+            })),
+        )
+        .start(Arc::new(self.bus.clone()))
+        .await
+        .expect("start");
+        self.recorders.push(group);
+        seen
+    }
+
+    /// `user` joins the queue of `EVENT`; their session.
+    async fn join(&self, user: &str) -> Session {
+        self.waitroom.join(user, EVENT).await.expect("join").session
+    }
+
+    async fn publish<E: FlatEvent>(&self, topic: &str, event: &E) {
+        self.publisher
+            .publish_flat(topic, event)
+            .await
+            .expect("publish");
+    }
+
+    async fn status(&self, session_id: &str) -> SessionStatus {
+        self.store.get(session_id).await.expect("session").status
+    }
+
+    async fn shutdown(self) {
+        self.recorders.shutdown(Duration::from_secs(1)).await;
+        self.consumer.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+/// `CHECKOUT_COMPLETED` of order `o1` by `u1`.
+fn completed(session_id: &str, tickets: Vec<Ticket>, amount: f64) -> CheckoutCompleted {
+    CheckoutCompleted {
+        order_id: "o1".into(),
+        session_id: session_id.into(),
+        user_id: "u1".into(),
+        event_id: EVENT.into(),
+        tickets,
+        payment_id: "p1".into(),
+        amount,
+        timestamp: chrono::Utc::now(),
+    }
 }
 
 #[tokio::test]
 async fn flow1_joining_publishes_queue_joined_keyed_by_event_with_positions() {
-    let r = room(1).await;
-    let (joined, g1) = record::<QueueJoined>(&r.bus).await;
-    let (ready, g2) = record::<QueueReady>(&r.bus).await;
+    let mut r = room().await;
+    let joined = r.record::<QueueJoined>().await;
+    let ready = r.record::<QueueReady>().await;
     let mut ids = Vec::new();
     for user in ["u1", "u2", "u3"] {
-        ids.push(r.waitroom.join(user, EVENT).await.expect("join"));
+        ids.push(r.join(user).await);
     }
     eventually("three QUEUE_JOINED", || seen(&joined).len() == 3).await;
     eventually("one QUEUE_READY", || seen(&ready).len() == 1).await;
@@ -130,43 +170,27 @@ async fn flow1_joining_publishes_queue_joined_keyed_by_event_with_positions() {
     assert!(got
         .iter()
         .all(|(key, e)| key.as_deref() == Some(EVENT) && e.event_id == EVENT));
-    assert_eq!(ids[0].session.status, SessionStatus::Admitted);
-    assert_eq!(ids[1].session.status, SessionStatus::Queued);
-    assert_eq!(r.waitroom.position(&ids[2].session.id).await, Ok(Some(2)));
-    let (key, first) = &seen(&ready)[0];
-    assert_eq!(key.as_deref(), Some(EVENT));
-    assert_eq!(first.user_id, "u1");
-    g1.shutdown(Duration::from_secs(1)).await;
-    g2.shutdown(Duration::from_secs(1)).await;
-    r.consumer.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(ids[0].status, SessionStatus::Admitted);
+    assert_eq!(ids[1].status, SessionStatus::Queued);
+    assert_eq!(r.waitroom.position(&ids[2].id).await, Ok(Some(2)));
+    assert_eq!(keyed_by_event(&ready, 0).user_id, "u1");
+    r.shutdown().await;
 }
 
 #[tokio::test]
 async fn flow2_completed_checkout_frees_the_slot_and_admits_the_next_user() {
-    let r = room(1).await;
-    let (ready, g) = record::<QueueReady>(&r.bus).await;
-    let first = r.waitroom.join("u1", EVENT).await.expect("join").session;
-    let second = r.waitroom.join("u2", EVENT).await.expect("join").session;
+    let mut r = room().await;
+    let ready = r.record::<QueueReady>().await;
+    let first = r.join("u1").await;
+    let second = r.join("u2").await;
     assert_eq!(r.store.processing(EVENT).await, Ok(vec![first.id.clone()]));
 
-    let done = CheckoutCompleted {
-        order_id: "o1".into(),
-        session_id: first.id.clone(),
-        user_id: "u1".into(),
-        event_id: EVENT.into(),
-        tickets: tickets(),
-        payment_id: "p1".into(),
-        amount: 150.0,
-        timestamp: chrono::Utc::now(),
-    };
-    r.publisher
-        .publish_flat(topics::CHECKOUT_COMPLETED, &done)
-        .await
-        .expect("publish");
+    let done = completed(&first.id, tickets(), 150.0);
+    r.publish(topics::CHECKOUT_COMPLETED, &done).await;
     eventually("QUEUE_READY for u2", || seen(&ready).len() == 2).await;
 
-    assert_eq!(status(&r, &first.id).await, SessionStatus::Completed);
-    assert_eq!(status(&r, &second.id).await, SessionStatus::Admitted);
+    assert_eq!(r.status(&first.id).await, SessionStatus::Completed);
+    assert_eq!(r.status(&second.id).await, SessionStatus::Admitted);
     assert_eq!(r.store.processing(EVENT).await, Ok(vec![second.id.clone()]));
     let (_, next) = &seen(&ready)[1];
     assert_eq!(next.session_id, second.id);
@@ -191,15 +215,14 @@ async fn flow2_completed_checkout_frees_the_slot_and_admits_the_next_user() {
         Err(TokenError::BadSignature)
     );
     assert!(r.inventory.released().is_empty());
-    g.shutdown(Duration::from_secs(1)).await;
-    r.consumer.shutdown(Duration::from_secs(1)).await;
+    r.shutdown().await;
 }
 
 #[tokio::test]
 async fn flow3_expired_checkout_releases_tickets_and_admits_the_next_user() {
-    let r = room(1).await;
-    let first = r.waitroom.join("u1", EVENT).await.expect("join").session;
-    let second = r.waitroom.join("u2", EVENT).await.expect("join").session;
+    let r = room().await;
+    let first = r.join("u1").await;
+    let second = r.join("u2").await;
     let expired = CheckoutExpired {
         order_id: "o1".into(),
         session_id: first.id.clone(),
@@ -209,28 +232,25 @@ async fn flow3_expired_checkout_releases_tickets_and_admits_the_next_user() {
         expired_at: chrono::Utc::now(),
         timestamp: chrono::Utc::now(),
     };
-    r.publisher
-        .publish_flat(topics::CHECKOUT_EXPIRED, &expired)
-        .await
-        .expect("publish");
+    r.publish(topics::CHECKOUT_EXPIRED, &expired).await;
     eventually("u2 admitted", || {
         futures::executor::block_on(r.store.processing(EVENT)) == Ok(vec![second.id.clone()])
     })
     .await;
 
-    assert_eq!(status(&r, &first.id).await, SessionStatus::Expired);
-    assert_eq!(status(&r, &second.id).await, SessionStatus::Admitted);
+    assert_eq!(r.status(&first.id).await, SessionStatus::Expired);
+    assert_eq!(r.status(&second.id).await, SessionStatus::Admitted);
     let released = r.inventory.released();
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].order_id, "o1");
     assert_eq!(released[0].tickets, tickets());
-    r.consumer.shutdown(Duration::from_secs(1)).await;
+    r.shutdown().await;
 }
 
 #[tokio::test]
 async fn failed_checkout_marks_the_session_failed_and_frees_the_slot() {
-    let r = room(1).await;
-    let first = r.waitroom.join("u1", EVENT).await.expect("join").session;
+    let r = room().await;
+    let first = r.join("u1").await;
     let failed = CheckoutFailed {
         order_id: "o1".into(),
         session_id: first.id.clone(),
@@ -240,49 +260,34 @@ async fn failed_checkout_marks_the_session_failed_and_frees_the_slot() {
         error_message: "Credit card declined".into(),
         timestamp: chrono::Utc::now(),
     };
-    r.publisher
-        .publish_flat(topics::CHECKOUT_FAILED, &failed)
-        .await
-        .expect("publish");
+    r.publish(topics::CHECKOUT_FAILED, &failed).await;
     eventually("slot freed", || {
         futures::executor::block_on(r.store.processing(EVENT)).is_ok_and(|p| p.is_empty())
     })
     .await;
-    assert_eq!(status(&r, &first.id).await, SessionStatus::Failed);
-    r.consumer.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(r.status(&first.id).await, SessionStatus::Failed);
+    r.shutdown().await;
 }
 
 #[tokio::test]
 async fn checkout_event_for_a_missing_session_is_skipped_not_retried() {
-    let r = room(1).await;
-    let done = CheckoutCompleted {
-        order_id: "o1".into(),
-        session_id: "no-such-session".into(),
-        user_id: "u1".into(),
-        event_id: EVENT.into(),
-        tickets: vec![],
-        payment_id: "p1".into(),
-        amount: 0.0,
-        timestamp: chrono::Utc::now(),
-    };
-    r.publisher
-        .publish_flat(topics::CHECKOUT_COMPLETED, &done)
-        .await
-        .expect("publish");
+    let r = room().await;
+    let done = completed("no-such-session", vec![], 0.0);
+    r.publish(topics::CHECKOUT_COMPLETED, &done).await;
     let completed = &r.consumer.groups()[0];
     eventually("skipped", || completed.stats().skipped == 1).await;
     let stats = completed.stats();
     assert_eq!((stats.retried, stats.dead_lettered, stats.done), (0, 0, 0));
-    r.consumer.shutdown(Duration::from_secs(1)).await;
+    r.shutdown().await;
 }
 
 #[tokio::test]
 async fn leaving_publishes_queue_left_and_gives_up_the_place() {
-    let r = room(1).await;
-    let (left, g) = record::<QueueLeft>(&r.bus).await;
-    let _first = r.waitroom.join("u1", EVENT).await.expect("join");
-    let second = r.waitroom.join("u2", EVENT).await.expect("join").session;
-    let third = r.waitroom.join("u3", EVENT).await.expect("join").session;
+    let mut r = room().await;
+    let left = r.record::<QueueLeft>().await;
+    r.join("u1").await; // u1 takes the one checkout slot; u2 and u3 queue
+    let second = r.join("u2").await;
+    let third = r.join("u3").await;
     let after = r
         .waitroom
         .leave(&second.id, LeaveReason::UserLeft)
@@ -291,14 +296,12 @@ async fn leaving_publishes_queue_left_and_gives_up_the_place() {
     assert_eq!(after.status, SessionStatus::Left);
     assert_eq!(r.waitroom.position(&third.id).await, Ok(Some(1)));
     eventually("QUEUE_LEFT", || seen(&left).len() == 1).await;
-    let (key, e) = &seen(&left)[0];
-    assert_eq!(key.as_deref(), Some(EVENT));
+    let e = keyed_by_event(&left, 0);
     assert_eq!(
         (e.session_id.as_str(), e.reason),
         (second.id.as_str(), LeaveReason::UserLeft)
     );
-    g.shutdown(Duration::from_secs(1)).await;
-    r.consumer.shutdown(Duration::from_secs(1)).await;
+    r.shutdown().await;
 }
 
 /// A transport whose every publish fails.
@@ -319,15 +322,7 @@ impl Publisher for BrokenPublisher {
 #[tokio::test]
 async fn publish_failures_never_fail_the_users_join() {
     let store = Arc::new(MemoryWaitroomStore::new());
-    let waitroom = WaitroomService::new(
-        store.clone(),
-        store.clone(),
-        Some(QueueEventProducer::new(EventPublisher::new(Arc::new(
-            BrokenPublisher,
-        )))),
-        signer(),
-        WaitroomConfig { checkout_slots: 1 },
-    );
+    let waitroom = waiting_room(&store, EventPublisher::new(Arc::new(BrokenPublisher)));
     let first = waitroom.join("u1", EVENT).await.expect("join succeeds");
     let second = waitroom.join("u2", EVENT).await.expect("join succeeds");
     assert_eq!(first.session.status, SessionStatus::Admitted);

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
+use waitlist::conformance::wait_until;
 use waitlist::events::{topics, Envelope, WebhookEvent};
 use waitlist::prelude::*;
 use waitlist::runtime::RetryPolicy;
@@ -138,11 +139,35 @@ async fn publish(s: &Stack, e: &WebhookEvent) {
         .expect("publish");
 }
 
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+async fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(10), cond).await;
+}
+
+/// The subscription of the tests with one endpoint.
+fn subscription(url: &str, secret: WebhookSecret) -> WebhookSubscription {
+    WebhookSubscription::new("sub-1", "account-1", url, secret)
+}
+
+impl Stack {
+    /// Waits until a failing endpoint got `sub-1` disabled.
+    async fn until_disabled(&self) {
+        eventually("disabled", || {
+            self.subs.snapshot("sub-1").is_some_and(|s| !s.active)
+        })
+        .await;
+    }
+
+    /// Waits until the delivery group dead-lettered one delivery.
+    async fn until_dead_lettered(&self) {
+        eventually("dead-lettered", || {
+            self.workers
+                .group(WEBHOOK_SENDERS)
+                .expect("delivery group")
+                .stats()
+                .dead_lettered
+                == 1
+        })
+        .await;
     }
 }
 
@@ -150,7 +175,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 async fn deliveries_are_signed_with_every_rotated_secret_and_verify() {
     let (url, got) = receiver(always(StatusCode::OK)).await;
     let (old, new) = (WebhookSecret::generate(), WebhookSecret::generate());
-    let sub = WebhookSubscription::new("sub-1", "account-1", &url, old.clone())
+    let sub = subscription(&url, old.clone())
         .with_secret(new.clone())
         .with_event_types(["user.created"]);
     let filtered = WebhookSubscription::new("sub-2", "account-1", &url, old.clone())
@@ -198,16 +223,7 @@ async fn failed_attempt_is_retried_after_the_endpoints_retry_after() {
     });
     let (url, got) = receiver(script).await;
     let secret = WebhookSecret::generate();
-    let s = stack(
-        fast_config(),
-        vec![WebhookSubscription::new(
-            "sub-1",
-            "account-1",
-            &url,
-            secret.clone(),
-        )],
-    )
-    .await;
+    let s = stack(fast_config(), vec![subscription(&url, secret.clone())]).await;
     publish(&s, &event("evt-1", "user.created")).await;
     eventually("two attempts", || s.log.all().len() == 2).await;
 
@@ -249,19 +265,11 @@ async fn gone_endpoint_is_disabled_and_never_called_again() {
     let (url, got) = receiver(always(StatusCode::GONE)).await;
     let s = stack(
         fast_config(),
-        vec![WebhookSubscription::new(
-            "sub-1",
-            "account-1",
-            &url,
-            WebhookSecret::generate(),
-        )],
+        vec![subscription(&url, WebhookSecret::generate())],
     )
     .await;
     publish(&s, &event("evt-1", "user.created")).await;
-    eventually("disabled", || {
-        s.subs.snapshot("sub-1").is_some_and(|s| !s.active)
-    })
-    .await;
+    s.until_disabled().await;
     publish(&s, &event("evt-2", "user.created")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -283,30 +291,10 @@ async fn endpoint_failing_the_configured_count_in_a_row_is_disabled() {
         retry: WebhookRetry::new(RetryPolicy::fixed(10, Duration::from_millis(20))),
         ..fast_config()
     };
-    let s = stack(
-        config,
-        vec![WebhookSubscription::new(
-            "sub-1",
-            "account-1",
-            &url,
-            WebhookSecret::generate(),
-        )],
-    )
-    .await;
+    let s = stack(config, vec![subscription(&url, WebhookSecret::generate())]).await;
     publish(&s, &event("evt-1", "user.created")).await;
-    eventually("disabled", || {
-        s.subs.snapshot("sub-1").is_some_and(|s| !s.active)
-    })
-    .await;
-    eventually("dead-lettered", || {
-        s.workers
-            .group(WEBHOOK_SENDERS)
-            .expect("delivery group")
-            .stats()
-            .dead_lettered
-            == 1
-    })
-    .await;
+    s.until_disabled().await;
+    s.until_dead_lettered().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     assert_eq!(received(&got).len(), 3);
@@ -366,27 +354,10 @@ async fn loopback_endpoint_is_refused_by_the_default_ssrf_guard() {
         guard: UrlGuard::new(),
         ..fast_config()
     };
-    let s = stack(
-        config,
-        vec![WebhookSubscription::new(
-            "sub-1",
-            "account-1",
-            &url,
-            WebhookSecret::generate(),
-        )],
-    )
-    .await;
+    let s = stack(config, vec![subscription(&url, WebhookSecret::generate())]).await;
     publish(&s, &event("evt-1", "user.created")).await;
     eventually("refused attempt", || !s.log.all().is_empty()).await;
-    eventually("dead-lettered", || {
-        s.workers
-            .group(WEBHOOK_SENDERS)
-            .expect("delivery group")
-            .stats()
-            .dead_lettered
-            == 1
-    })
-    .await;
+    s.until_dead_lettered().await;
 
     assert!(received(&got).is_empty(), "the guard let a request through");
     let history = s.log.all();

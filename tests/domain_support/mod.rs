@@ -1,5 +1,8 @@
-//! A whole domain stack on the memory bus, for the integration tests.
+//! A whole domain stack on the memory bus, for the integration tests; the
+//! notification tests' helpers in [`notifications`].
 #![allow(dead_code, unreachable_pub)]
+
+pub mod notifications;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +14,10 @@ use waitlist::domain::{
 use waitlist::events::{ReferralCreated, ReferralVerified, UserSignedUp};
 use waitlist::prelude::*;
 use waitlist::providers::RecordingEmailProvider;
-use waitlist::store::{Campaign, MemoryStore, Referral, ReferralStore, User, UserStore};
+use waitlist::store::{
+    Campaign, MemoryStore, Referral, ReferralStatus, ReferralStore, RewardStore, User, UserReward,
+    UserStore,
+};
 
 pub const CAMPAIGN: &str = "camp-1";
 pub const ACCOUNT: &str = "acct-1";
@@ -107,6 +113,18 @@ impl Stack {
             .expect("published");
     }
 
+    /// Signs up ann, bob and cid, each from an IP and a device of their own.
+    pub async fn signup_three(&self) {
+        for (i, name) in ["ann", "bob", "cid"].iter().enumerate() {
+            let (email, ip, device) = (
+                format!("{name}@example.com"),
+                format!("10.0.0.{i}"),
+                format!("dev-{i}"),
+            );
+            self.signup(name, &email, &ip, &device).await;
+        }
+    }
+
     /// The host's referral: store it, publish `referral.created`.
     pub async fn refer(&self, referral_id: &str, referrer: &str, referred: &str) {
         let r = Referral::new(CAMPAIGN, referral_id, referrer, referred, t0());
@@ -157,6 +175,28 @@ impl Stack {
             .await
             .expect("store")
             .expect("user exists")
+    }
+
+    pub async fn referral_status(&self, referral_id: &str) -> Option<ReferralStatus> {
+        let referral = self.store.referral(CAMPAIGN, referral_id).await;
+        referral.ok().flatten().map(|r| r.status)
+    }
+
+    /// Asserts that `referral_id` gets blocked and that, once the groups
+    /// are idle, `referrer` has no verified referral.
+    pub async fn assert_blocked_and_uncounted(&self, referral_id: &str, referrer: &str) {
+        let blocked = eventually(|| async {
+            self.referral_status(referral_id).await == Some(ReferralStatus::Blocked)
+        })
+        .await;
+        assert!(blocked, "{referral_id} is not blocked");
+        self.settle().await;
+        assert_eq!(self.user(referrer).await.verified_referrals, 0);
+    }
+
+    pub async fn user_reward(&self, user_reward_id: &str) -> Option<UserReward> {
+        let reward = self.store.user_reward(CAMPAIGN, user_reward_id).await;
+        reward.ok().flatten()
     }
 
     pub fn emails_to(&self, address: &str) -> Vec<String> {

@@ -44,7 +44,7 @@ pub mod conformance;
 pub use async_trait::async_trait;
 /// The date-time crate of the event model, so hosts need no dependency of their own.
 pub use chrono;
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Reason, Result};
 pub use message::{Headers, Message};
 pub use transport::{
     Capabilities, DeadLetterQueue, Delivery, Publisher, Queue, Settle, Subscribe, SubscribeOptions,

@@ -156,7 +156,7 @@ impl crate::runtime::Transient for TemplateError {
 
 impl From<TemplateError> for crate::Error {
     fn from(e: TemplateError) -> Self {
-        crate::Error::Other(Box::new(e))
+        crate::Error::rejected(e)
     }
 }
 

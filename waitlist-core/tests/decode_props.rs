@@ -25,20 +25,23 @@ fn typed<T: Serialize + DeserializeOwned>(bytes: &[u8]) {
     }
 }
 
-/// Decodes a payload into every enveloped payload type.
-fn payloads(data: &str) {
-    typed::<UserSignedUp>(data.as_bytes());
-    typed::<UserVerified>(data.as_bytes());
-    typed::<ReferralCreated>(data.as_bytes());
-    typed::<ReferralVerified>(data.as_bytes());
-    typed::<RewardEarned>(data.as_bytes());
-    typed::<CampaignMilestoneReached>(data.as_bytes());
-    typed::<EmailJob>(data.as_bytes());
-    typed::<PositionRecalculateJob>(data.as_bytes());
-    typed::<RewardDeliverJob>(data.as_bytes());
-    typed::<FraudDetectJob>(data.as_bytes());
-    typed::<AnalyticsAggregateJob>(data.as_bytes());
-    typed::<UserCreated>(data.as_bytes());
+/// Calls `$check::<D>($bytes)` for every enveloped payload type `D`.
+macro_rules! for_each_payload_type {
+    ($check:ident($bytes:expr)) => {
+        for_each_payload_type!(@each $check($bytes):
+            UserSignedUp, UserVerified, ReferralCreated, ReferralVerified, RewardEarned,
+            CampaignMilestoneReached, EmailJob, PositionRecalculateJob, RewardDeliverJob,
+            FraudDetectJob, AnalyticsAggregateJob, UserCreated
+        )
+    };
+    (@each $check:ident($bytes:expr): $($data:ty),*) => {
+        $($check::<$data>($bytes);)*
+    };
+}
+
+/// [`typed`] for an envelope of `D`.
+fn typed_envelope<D: Serialize + DeserializeOwned>(bytes: &[u8]) {
+    typed::<Envelope<D>>(bytes);
 }
 
 /// Decodes `bytes` as every envelope and flat event of the crate.
@@ -46,20 +49,10 @@ fn decode_everything(bytes: &[u8]) {
     typed::<Envelope<Value>>(bytes);
     typed::<WebhookEvent>(bytes);
     if let Ok(raw) = serde_json::from_slice::<Envelope<Box<RawValue>>>(bytes) {
-        payloads(raw.data.get());
+        // Every payload type, decoding the payload on its own.
+        for_each_payload_type!(typed(raw.data.get().as_bytes()));
     }
-    typed::<Envelope<UserSignedUp>>(bytes);
-    typed::<Envelope<UserVerified>>(bytes);
-    typed::<Envelope<ReferralCreated>>(bytes);
-    typed::<Envelope<ReferralVerified>>(bytes);
-    typed::<Envelope<RewardEarned>>(bytes);
-    typed::<Envelope<CampaignMilestoneReached>>(bytes);
-    typed::<Envelope<EmailJob>>(bytes);
-    typed::<Envelope<PositionRecalculateJob>>(bytes);
-    typed::<Envelope<RewardDeliverJob>>(bytes);
-    typed::<Envelope<FraudDetectJob>>(bytes);
-    typed::<Envelope<AnalyticsAggregateJob>>(bytes);
-    typed::<Envelope<UserCreated>>(bytes);
+    for_each_payload_type!(typed_envelope(bytes));
     typed::<NotificationEvent>(bytes);
     typed::<QueueJoined>(bytes);
     typed::<QueueLeft>(bytes);

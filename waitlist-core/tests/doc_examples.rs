@@ -135,48 +135,48 @@ fn roundtrip_envelope<D: EventData>(json: &str) -> Envelope<D> {
     env
 }
 
-#[test]
-fn user_signed_up() {
-    let env = roundtrip_envelope::<UserSignedUp>(USER_SIGNED_UP);
-    assert_eq!(env.id, "550e8400-e29b-41d4-a716-446655440000");
-    assert_eq!(env.data.email, "user@example.com");
-    assert_eq!(env.data.user_id(), Some("user-uuid"));
-    assert_eq!(env.timestamp.to_rfc3339(), "2025-01-01T12:00:00+00:00");
+/// One test per enveloped example: `$name` round-trips `$json` as an
+/// envelope of `$data`, bound to `$env`, checks that its payload names
+/// `$user` as its user, then runs `$checks`.
+macro_rules! enveloped_examples {
+    ($($name:ident($env:ident: $data:ty = $json:expr, user $user:expr $(,)?) $checks:block)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let $env = roundtrip_envelope::<$data>($json);
+                assert_eq!($env.data.user_id(), $user);
+                $checks
+            }
+        )*
+    };
 }
 
-#[test]
-fn user_verified() {
-    let env = roundtrip_envelope::<UserVerified>(USER_VERIFIED);
-    assert_eq!(env.data.user_id(), Some("user-uuid"));
-}
-
-#[test]
-fn referral_created() {
-    let env = roundtrip_envelope::<ReferralCreated>(REFERRAL_CREATED);
-    assert_eq!(env.data.referral_id, "referral-uuid");
-    assert_eq!(env.data.user_id(), Some("user-uuid"));
-}
-
-#[test]
-fn referral_verified() {
-    let env = roundtrip_envelope::<ReferralVerified>(REFERRAL_VERIFIED);
-    assert_eq!(env.data.points_per_referral, 1);
-    assert_eq!(env.data.user_id(), Some(env.data.referrer_id.as_str()));
-}
-
-#[test]
-fn reward_earned() {
-    let env = roundtrip_envelope::<RewardEarned>(REWARD_EARNED);
-    assert_eq!(env.data.user_reward_id, "user-reward-uuid");
-    assert_eq!(env.data.user_id(), Some("user-uuid"));
-}
-
-#[test]
-fn campaign_milestone_reached() {
-    let env = roundtrip_envelope::<CampaignMilestoneReached>(CAMPAIGN_MILESTONE_REACHED);
-    assert_eq!(env.data.milestone, "1000_participants");
-    assert_eq!(env.data.participant_count, 1000);
-    assert_eq!(env.data.user_id(), None);
+enveloped_examples! {
+    user_signed_up(env: UserSignedUp = USER_SIGNED_UP, user Some("user-uuid")) {
+        assert_eq!(env.id, "550e8400-e29b-41d4-a716-446655440000");
+        assert_eq!(env.data.email, "user@example.com");
+        assert_eq!(env.timestamp.to_rfc3339(), "2025-01-01T12:00:00+00:00");
+    }
+    user_verified(env: UserVerified = USER_VERIFIED, user Some("user-uuid")) {}
+    referral_created(env: ReferralCreated = REFERRAL_CREATED, user Some("user-uuid")) {
+        assert_eq!(env.data.referral_id, "referral-uuid");
+    }
+    referral_verified(
+        env: ReferralVerified = REFERRAL_VERIFIED,
+        user Some(env.data.referrer_id.as_str()),
+    ) {
+        assert_eq!(env.data.points_per_referral, 1);
+    }
+    reward_earned(env: RewardEarned = REWARD_EARNED, user Some("user-uuid")) {
+        assert_eq!(env.data.user_reward_id, "user-reward-uuid");
+    }
+    campaign_milestone_reached(
+        env: CampaignMilestoneReached = CAMPAIGN_MILESTONE_REACHED,
+        user None,
+    ) {
+        assert_eq!(env.data.milestone, "1000_participants");
+        assert_eq!(env.data.participant_count, 1000);
+    }
 }
 
 // ---- 000: jobs -------------------------------------------------------------
@@ -495,16 +495,29 @@ fn ignores_unknown<T: DeserializeOwned + PartialEq + std::fmt::Debug>(json: &str
     assert_eq!(plain, extended);
 }
 
+/// Calls `$check::<D>(json)` for every enveloped example `json`, `D` being
+/// the type of its payload.
+macro_rules! for_each_enveloped_example {
+    ($check:ident) => {
+        $check::<UserSignedUp>(USER_SIGNED_UP);
+        $check::<UserVerified>(USER_VERIFIED);
+        $check::<ReferralCreated>(REFERRAL_CREATED);
+        $check::<ReferralVerified>(REFERRAL_VERIFIED);
+        $check::<RewardEarned>(REWARD_EARNED);
+        $check::<CampaignMilestoneReached>(CAMPAIGN_MILESTONE_REACHED);
+        $check::<EmailJob>(EMAIL_JOB);
+        $check::<UserCreated>(USER_CREATED);
+    };
+}
+
+/// [`ignores_unknown`] for an envelope of `D`.
+fn envelope_ignores_unknown<D: DeserializeOwned + PartialEq + std::fmt::Debug>(json: &str) {
+    ignores_unknown::<Envelope<D>>(json);
+}
+
 #[test]
 fn unknown_fields_are_ignored() {
-    ignores_unknown::<Envelope<UserSignedUp>>(USER_SIGNED_UP);
-    ignores_unknown::<Envelope<UserVerified>>(USER_VERIFIED);
-    ignores_unknown::<Envelope<ReferralCreated>>(REFERRAL_CREATED);
-    ignores_unknown::<Envelope<ReferralVerified>>(REFERRAL_VERIFIED);
-    ignores_unknown::<Envelope<RewardEarned>>(REWARD_EARNED);
-    ignores_unknown::<Envelope<CampaignMilestoneReached>>(CAMPAIGN_MILESTONE_REACHED);
-    ignores_unknown::<Envelope<EmailJob>>(EMAIL_JOB);
-    ignores_unknown::<Envelope<UserCreated>>(USER_CREATED);
+    for_each_enveloped_example!(envelope_ignores_unknown);
     ignores_unknown::<NotificationEvent>(NOTIFICATION);
     ignores_unknown::<QueueJoined>(QUEUE_JOINED_JSON);
     for json in alternatives(QUEUE_LEFT_JSON, LEAVE_REASONS) {
@@ -599,14 +612,7 @@ fn new_like_example<D: EventData + Clone + PartialEq + std::fmt::Debug>(json: &s
 
 #[test]
 fn envelope_new_sets_type() {
-    new_like_example::<UserSignedUp>(USER_SIGNED_UP);
-    new_like_example::<UserVerified>(USER_VERIFIED);
-    new_like_example::<ReferralCreated>(REFERRAL_CREATED);
-    new_like_example::<ReferralVerified>(REFERRAL_VERIFIED);
-    new_like_example::<RewardEarned>(REWARD_EARNED);
-    new_like_example::<CampaignMilestoneReached>(CAMPAIGN_MILESTONE_REACHED);
-    new_like_example::<EmailJob>(EMAIL_JOB);
-    new_like_example::<UserCreated>(USER_CREATED);
+    for_each_enveloped_example!(new_like_example);
     for kind in EmailKind::ALL {
         let env = Envelope::new("a", "c", EmailJob::new(kind, "c", "u"));
         assert_eq!(env.event_type, format!("job.email.{kind}"));

@@ -7,13 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics::LocalRecorderGuard;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use waitlist_core::events::{Envelope, EventData};
 use waitlist_core::runtime::metrics as names;
-use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, RetryPolicy, Router};
+use waitlist_core::runtime::{
+    handler_fn, ConsumerGroup, Context, GroupReport, Outcome, RetryPolicy, Router, RunningGroup,
+};
 use waitlist_core::sync::lock;
 use waitlist_core::{
     headers, Capabilities, DeadLetterQueue, Delivery, Error, Headers, Message, Queue, Result,
@@ -192,6 +195,12 @@ impl Script {
         self.deliver_failing(message, attempt, 0, || Error::Closed);
     }
 
+    /// Ends the subscription and waits for `running` to stop.
+    async fn finish(self, running: RunningGroup) -> GroupReport {
+        drop(self);
+        running.join().await
+    }
+
     async fn wait_for(&self, n: usize) -> Vec<Settled> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
@@ -263,6 +272,18 @@ fn group() -> ConsumerGroup {
         .retry(RetryPolicy::fixed(3, Duration::from_millis(700)))
 }
 
+/// The [`group`] started over a new [`Script`], with `recorder` as this
+/// thread's metrics recorder until the guard drops (handles bind when the
+/// group starts; the runtime must run on this thread).
+async fn start_recorded(
+    recorder: &DebuggingRecorder,
+) -> (LocalRecorderGuard<'_>, Script, RunningGroup) {
+    let guard = metrics::set_default_local_recorder(recorder);
+    let (script, queue) = Script::new();
+    let running = group().start(queue).await.expect("start");
+    (guard, script, running)
+}
+
 // ---------------------------------------------------------------------------
 // Metrics lookup
 // ---------------------------------------------------------------------------
@@ -279,8 +300,9 @@ struct Sample {
 }
 
 impl Metrics {
-    fn take(snapshotter: &Snapshotter) -> Self {
-        let all = snapshotter
+    fn take(recorder: &DebuggingRecorder) -> Self {
+        let all = recorder
+            .snapshotter()
             .snapshot()
             .into_vec()
             .into_iter()
@@ -342,6 +364,13 @@ impl Metrics {
         }
     }
 
+    /// Asserts that the metric and the stats of `running` both count `n`
+    /// failed settle calls.
+    fn assert_settle_errors(&self, running: &RunningGroup, n: u64) {
+        assert_eq!(self.counter(names::SETTLE_ERRORS), n);
+        assert_eq!(running.stats().settle_errors, n);
+    }
+
     fn in_flight(&self) -> f64 {
         match self.get(MetricKind::Gauge, names::IN_FLIGHT, &[("group", GROUP)]) {
             DebugValue::Gauge(v) => v.into_inner(),
@@ -357,11 +386,7 @@ impl Metrics {
 #[tokio::test(flavor = "current_thread")]
 async fn outcomes_are_settled_and_counted_by_type_and_outcome() {
     let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    // Handles bind when the group starts; the runtime is on this thread.
-    let _guard = metrics::set_default_local_recorder(&recorder);
-    let (script, queue) = Script::new();
-    let running = group().start(queue).await.expect("start");
+    let (_guard, script, running) = start_recorded(&recorder).await;
 
     let first_failure = "2020-01-01T00:00:00.000Z";
     script.deliver(ping("done", "done"), 1);
@@ -452,7 +477,7 @@ async fn outcomes_are_settled_and_counted_by_type_and_outcome() {
         (1, 2, 2, 3)
     );
 
-    let m = Metrics::take(&snapshotter);
+    let m = Metrics::take(&recorder);
     let ping_type = "metrics.ping";
     assert_eq!(m.processed(ping_type, "done"), 1);
     assert_eq!(m.processed(ping_type, "skip"), 1);
@@ -488,18 +513,14 @@ async fn outcomes_are_settled_and_counted_by_type_and_outcome() {
         "the unrouted type is timed, the oversize payload is not"
     );
 
-    drop(script);
-    let report = running.join().await;
+    let report = script.finish(running).await;
     assert_eq!(report.abandoned, 0);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn transient_settle_failures_are_retried_until_the_settle_succeeds() {
     let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _guard = metrics::set_default_local_recorder(&recorder);
-    let (script, queue) = Script::new();
-    let running = group().start(queue).await.expect("start");
+    let (_guard, script, running) = start_recorded(&recorder).await;
 
     let calls = script.deliver_failing(ping("flaky-ack", "done"), 1, 2, || {
         Error::Unavailable("broker restarting".into())
@@ -512,20 +533,14 @@ async fn transient_settle_failures_are_retried_until_the_settle_succeeds() {
         "two failed ack calls, then one that worked"
     );
 
-    let m = Metrics::take(&snapshotter);
-    assert_eq!(m.counter(names::SETTLE_ERRORS), 0);
-    assert_eq!(running.stats().settle_errors, 0);
-    drop(script);
-    running.join().await;
+    Metrics::take(&recorder).assert_settle_errors(&running, 0);
+    script.finish(running).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn permanent_settle_failure_drops_the_delivery_and_is_counted() {
     let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _guard = metrics::set_default_local_recorder(&recorder);
-    let (script, queue) = Script::new();
-    let running = group().start(queue).await.expect("start");
+    let (_guard, script, running) = start_recorded(&recorder).await;
 
     let rejected = script.deliver_failing(ping("rejected", "done"), 1, usize::MAX, || {
         Error::Rejected("receipt handle expired".into())
@@ -546,15 +561,13 @@ async fn permanent_settle_failure_drops_the_delivery_and_is_counted() {
         "a transient error is tried four times"
     );
 
-    let m = Metrics::take(&snapshotter);
-    assert_eq!(m.counter(names::SETTLE_ERRORS), 2);
-    assert_eq!(running.stats().settle_errors, 2);
+    let m = Metrics::take(&recorder);
+    m.assert_settle_errors(&running, 2);
     assert_eq!(
         m.processed("metrics.ping", "done"),
         0,
         "a delivery whose ack failed is not counted as processed"
     );
     assert_eq!(running.stats().done, 0);
-    drop(script);
-    running.join().await;
+    script.finish(running).await;
 }

@@ -56,10 +56,9 @@ impl ConnectionManager {
                 Err(e) => {
                     m::reconnect_failed();
                     if tokio::time::Instant::now() + pause > deadline {
-                        return Err(Error::Unavailable(format!(
-                            "cannot connect to {}: {e}",
-                            redact(&self.config.url)
-                        )));
+                        return Err(Error::Unavailable(
+                            format!("cannot connect to {}: {e}", redact(&self.config.url)).into(),
+                        ));
                     }
                     tracing::warn!(error = %e, ?pause, "AMQP connect failed; retrying");
                     tokio::time::sleep(pause).await;
@@ -98,8 +97,8 @@ pub(crate) fn unavailable(e: lapin::Error) -> Error {
         | K::InvalidChannel(_)
         | K::InvalidChannelState(..)
         | K::InvalidConnectionState(_)
-        | K::MissingHeartbeatError => Error::Unavailable(e.to_string()),
-        _ => Error::Rejected(e.to_string()),
+        | K::MissingHeartbeatError => Error::unavailable(e),
+        _ => Error::rejected(e),
     }
 }
 

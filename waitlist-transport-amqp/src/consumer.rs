@@ -210,10 +210,13 @@ impl Subscription for AmqpSubscription {
                 self.retire();
                 self.failures += 1;
                 tracing::warn!(queue = %self.names.queue, "AMQP consumer ended by the broker; will reconnect");
-                Some(Err(Error::Unavailable(format!(
-                    "consumer on {} was cancelled or its connection closed",
-                    self.names.queue
-                ))))
+                Some(Err(Error::Unavailable(
+                    format!(
+                        "consumer on {} was cancelled or its connection closed",
+                        self.names.queue
+                    )
+                    .into(),
+                )))
             }
         }
     }
@@ -278,10 +281,13 @@ impl AmqpSettle {
     }
 
     fn channel_gone(&self) -> Error {
-        Error::Unavailable(format!(
-            "the channel of message {} on {} is closed; the broker redelivers it",
-            self.message.id, self.names.queue
-        ))
+        Error::Unavailable(
+            format!(
+                "the channel of message {} on {} is closed; the broker redelivers it",
+                self.message.id, self.names.queue
+            )
+            .into(),
+        )
     }
 
     async fn ack_original(&mut self) -> Result<()> {

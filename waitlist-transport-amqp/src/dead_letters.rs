@@ -21,6 +21,24 @@ pub(crate) struct AmqpDeadLetters {
     pub(crate) names: Names,
 }
 
+impl AmqpDeadLetters {
+    /// The next dead letter (unacknowledged), if any is waiting.
+    async fn next_dead_letter(
+        &self,
+        channel: &lapin::Channel,
+    ) -> Result<Option<lapin::message::Delivery>> {
+        m::request("basic.get");
+        let got = channel
+            .basic_get(
+                self.names.dead_letters.as_str().into(),
+                BasicGetOptions::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(got.map(|g| g.delivery))
+    }
+}
+
 #[async_trait]
 impl DeadLetterQueue for AmqpDeadLetters {
     /// Gets up to `limit` messages without acknowledging them, then closes
@@ -29,16 +47,9 @@ impl DeadLetterQueue for AmqpDeadLetters {
         let channel = self.inner.conn.channel().await?;
         let mut out = Vec::new();
         while out.len() < limit {
-            m::request("basic.get");
-            let got = channel
-                .basic_get(
-                    self.names.dead_letters.as_str().into(),
-                    BasicGetOptions::default(),
-                )
-                .await
-                .map_err(unavailable)?;
-            let Some(got) = got else { break };
-            let d = got.delivery;
+            let Some(d) = self.next_dead_letter(&channel).await? else {
+                break;
+            };
             let topic = origin(&d.properties).unwrap_or_else(|| self.topic.clone());
             out.push(codec::message(&topic, &d.properties, d.data));
         }
@@ -50,16 +61,9 @@ impl DeadLetterQueue for AmqpDeadLetters {
         let channel = self.inner.conn.channel().await?;
         let mut moved = 0;
         while moved < limit {
-            m::request("basic.get");
-            let got = channel
-                .basic_get(
-                    self.names.dead_letters.as_str().into(),
-                    BasicGetOptions::default(),
-                )
-                .await
-                .map_err(unavailable)?;
-            let Some(got) = got else { break };
-            let d = got.delivery;
+            let Some(d) = self.next_dead_letter(&channel).await? else {
+                break;
+            };
             let mut message = codec::message(&self.topic, &d.properties, d.data);
             message.headers.remove(headers::ATTEMPT);
             let out = Outgoing {

@@ -197,10 +197,12 @@ impl ConfirmChannel {
                         "message returned as unroutable by exchange {:?} (routing key {:?}): {} {}; \
                          declare a consumer group on the topic before publishing",
                         o.exchange, o.routing_key, returned.reply_code, returned.reply_text
-                    )));
+                    ).into()));
                 }
                 Ok(Confirmation::Nack(_)) => {
-                    return Err(Error::Rejected("the broker nacked the message".into()));
+                    // RabbitMQ nacks a publish on an internal error of the
+                    // queue: publishing again may succeed.
+                    return Err(Error::Unavailable("the broker nacked the message".into()));
                 }
                 Ok(Confirmation::NotRequested) => {
                     // Never success: the channel was not in confirm mode.

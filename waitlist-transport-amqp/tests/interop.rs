@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use waitlist_core::conformance::interop::{self, USER_SIGNED_UP_EXAMPLE};
-use waitlist_core::conformance::Harness;
+use waitlist_core::conformance::wait_until;
 use waitlist_core::events::{Envelope, UserSignedUp};
+use waitlist_core::headers;
 use waitlist_core::publish::EventPublisher;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
-use waitlist_core::{headers, Queue};
+use waitlist_transport_amqp::AmqpTransport;
 
 /// What the handler saw: the event, its `x-origin` header and its key.
 type Seen = (Envelope<UserSignedUp>, String, Option<String>);
@@ -30,20 +31,23 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-async fn setup(test: &str) -> Option<(waitlist_transport_amqp::AmqpTransport, PathBuf)> {
-    let (Some(t), Some(py)) = (support::transport().await, python()) else {
-        Harness::missing_broker(test);
+/// A transport, a fresh topic `{what}-…` and the virtualenv's Python, or
+/// `None` (reported by [`support::missing_broker`]) when the broker or the
+/// Python is missing.
+async fn setup(what: &str) -> Option<(AmqpTransport, String, PathBuf)> {
+    let Some(py) = python() else {
+        support::missing_broker();
         return None;
     };
-    Some((t, py))
+    let (t, topic) = support::setup(what).await?;
+    Some((t, topic, py))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_published_by_pika_is_handled_by_the_sdk() {
-    let Some((t, py)) = setup("message_published_by_pika_is_handled_by_the_sdk").await else {
+    let Some((t, topic, py)) = setup("interop-in").await else {
         return;
     };
-    let topic = format!("interop-in-{}", uuid::Uuid::new_v4().simple());
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let s = Arc::clone(&seen);
     let router = Router::new().on(handler_fn(
@@ -58,11 +62,7 @@ async fn message_published_by_pika_is_handled_by_the_sdk() {
             }
         },
     ));
-    let queue: Arc<dyn Queue> = Arc::new(t.clone());
-    let group = ConsumerGroup::new(&topic, "email-workers", router)
-        .start(queue)
-        .await
-        .unwrap();
+    let group = support::start(&t, ConsumerGroup::new(&topic, "email-workers", router)).await;
     let exchange = t.names(&topic, "email-workers").exchange;
     let url = t.config().url.clone();
     interop::run_python(
@@ -77,12 +77,12 @@ async fn message_published_by_pika_is_handled_by_the_sdk() {
         ],
     )
     .await;
-    for _ in 0..200 {
-        if !seen.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "the SDK to handle the message pika sent",
+        Duration::from_secs(10),
+        || !seen.lock().unwrap().is_empty(),
+    )
+    .await;
     let report = group.shutdown(Duration::from_secs(5)).await;
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "the SDK must handle the message pika sent");
@@ -97,12 +97,9 @@ async fn message_published_by_pika_is_handled_by_the_sdk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_published_by_the_sdk_is_read_by_pika_with_its_headers() {
-    let Some((t, py)) =
-        setup("message_published_by_the_sdk_is_read_by_pika_with_its_headers").await
-    else {
+    let Some((t, topic, py)) = setup("interop-out").await else {
         return;
     };
-    let topic = format!("interop-out-{}", uuid::Uuid::new_v4().simple());
     t.declare_group(&topic, "pika-reader").await.unwrap();
     let event: Envelope<UserSignedUp> = serde_json::from_str(USER_SIGNED_UP_EXAMPLE).unwrap();
     EventPublisher::new(Arc::new(t.clone()))

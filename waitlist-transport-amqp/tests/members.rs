@@ -9,7 +9,6 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use waitlist_core::conformance::Harness;
 use waitlist_core::{Delivery, Message, Publisher, Queue, SubscribeOptions, Subscription};
 use waitlist_transport_amqp::AmqpTransport;
 
@@ -20,6 +19,18 @@ async fn next(sub: &mut Box<dyn Subscription>, what: &str) -> Delivery {
         Ok(None) => panic!("{what}: subscription ended"),
         Err(_) => panic!("{what}: nothing within 10 s"),
     }
+}
+
+/// Receives and acks deliveries until `n` distinct ids arrived; returns
+/// them.
+async fn drain(sub: &mut Box<dyn Subscription>, n: usize, what: &str) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    while ids.len() < n {
+        let d = next(sub, what).await;
+        ids.insert(d.message.id.clone());
+        d.ack().await.unwrap();
+    }
+    ids
 }
 
 /// `rounds` members of group `leavers` join and leave without `close()`;
@@ -62,11 +73,9 @@ async fn join_and_leave(t: AmqpTransport, topic: String, rounds: usize) -> HashS
 /// ("invalid channel state: Closing (basic.cancel)").
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dropping_members_does_not_disturb_the_connection() {
-    let Some(t) = support::transport().await else {
-        Harness::missing_broker("dropping_members_does_not_disturb_the_connection");
+    let Some((t, topic)) = support::setup("members").await else {
         return;
     };
-    let topic = format!("members-{}", uuid::Uuid::new_v4().simple());
     let mut watcher = t
         .subscribe(&topic, "watcher", SubscribeOptions::default())
         .await
@@ -81,12 +90,7 @@ async fn dropping_members_does_not_disturb_the_connection() {
         published.extend(task.await.expect("a leaving task failed"));
     }
 
-    let mut seen = HashSet::new();
-    while seen.len() < published.len() {
-        let d = next(&mut watcher, "the watcher").await;
-        seen.insert(d.message.id.clone());
-        d.ack().await.unwrap();
-    }
+    let seen = drain(&mut watcher, published.len(), "the watcher").await;
     assert_eq!(seen, published);
 
     // Nothing the leavers held is lost: a last member gets all of it.
@@ -94,12 +98,7 @@ async fn dropping_members_does_not_disturb_the_connection() {
         .subscribe(&topic, "leavers", SubscribeOptions::default())
         .await
         .unwrap();
-    let mut back = HashSet::new();
-    while back.len() < published.len() {
-        let d = next(&mut last, "the last member").await;
-        back.insert(d.message.id.clone());
-        d.ack().await.unwrap();
-    }
+    let back = drain(&mut last, published.len(), "the last member").await;
     assert_eq!(back, published);
     last.close().await.unwrap();
     watcher.close().await.unwrap();

@@ -5,17 +5,14 @@
 
 mod support;
 
-use waitlist_core::conformance::Harness;
 use waitlist_core::{Error, Message, Publisher};
 
 /// A message no queue would take is reported, not dropped silently.
 #[tokio::test]
 async fn publish_to_a_topic_without_groups_is_an_error() {
-    let Some(t) = support::transport().await else {
-        Harness::missing_broker("publish_to_a_topic_without_groups_is_an_error");
+    let Some((t, topic)) = support::setup("nobody").await else {
         return;
     };
-    let topic = format!("nobody-{}", uuid::Uuid::new_v4().simple());
     let err = t
         .publish_one(Message::new(&topic, "{}"))
         .await
@@ -34,11 +31,9 @@ async fn publish_to_a_topic_without_groups_is_an_error() {
 /// A payload over the configured limit is refused before it is sent.
 #[tokio::test]
 async fn oversized_payload_is_refused() {
-    let Some(t) = support::transport().await else {
-        Harness::missing_broker("oversized_payload_is_refused");
+    let Some((t, topic)) = support::setup("big").await else {
         return;
     };
-    let topic = format!("big-{}", uuid::Uuid::new_v4().simple());
     t.declare_group(&topic, "g").await.unwrap();
     let big = vec![b'x'; t.config().max_payload + 1];
     let err = t

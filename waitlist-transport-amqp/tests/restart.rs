@@ -7,29 +7,42 @@
 
 mod support;
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use waitlist_core::conformance::{broker_restart_loses_nothing, Harness};
+use waitlist_core::conformance::broker_restart_loses_nothing;
+use waitlist_core::events::Envelope;
+use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
 use waitlist_core::sync::lock;
+use waitlist_core::{Message, Publisher};
 
 /// The tests of this binary disturb the broker: one at a time.
 static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Stops the broker's application, leaves it down for half a second and
+/// starts it again.
+async fn restart_broker() {
+    support::rabbitmqctl(&["stop_app"]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    support::rabbitmqctl(&["start_app"]).await;
+    support::rabbitmqctl(&["await_startup"]).await;
+}
+
+/// Message `m{i}` on `topic`: an envelope of any type, with its id.
+fn envelope(topic: &str, i: usize) -> Message {
+    Message::new(topic, format!(r#"{{"id":"m{i}","type":"t","account_id":"a","campaign_id":"c","data":{{}},"timestamp":"2025-01-01T12:00:00Z"}}"#)).with_id(format!("m{i}"))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_restart_loses_nothing_on_rabbitmq() {
     let _alone = BROKER.lock().await;
     let Some(mut h) = support::harness().await else {
-        Harness::missing_broker("broker_restart_loses_nothing_on_rabbitmq");
+        support::missing_broker();
         return;
     };
-    h.restart = Some(Box::new(|| {
-        Box::pin(async {
-            support::rabbitmqctl(&["stop_app"]).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            support::rabbitmqctl(&["start_app"]).await;
-            support::rabbitmqctl(&["await_startup"]).await;
-        })
-    }));
+    h.restart = Some(Box::new(|| Box::pin(restart_broker())));
     broker_restart_loses_nothing(&h).await;
 }
 
@@ -39,20 +52,13 @@ async fn broker_restart_loses_nothing_on_rabbitmq() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
     let _alone = BROKER.lock().await;
-    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-    use std::sync::Arc;
-    use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
-    use waitlist_core::{Message, Publisher, Queue};
-
-    let Some(t) = support::transport().await else {
-        Harness::missing_broker("consumer_group_recovers_after_the_broker_closes_its_connection");
+    let Some((t, topic)) = support::setup("recover").await else {
         return;
     };
-    let topic = format!("recover-{}", uuid::Uuid::new_v4().simple());
     let handled = Arc::new(AtomicUsize::new(0));
     let h = Arc::clone(&handled);
     let router = Router::new().fallback(handler_fn(
-        move |_e: waitlist_core::events::Envelope<serde_json::Value>, _ctx: Context| {
+        move |_e: Envelope<serde_json::Value>, _ctx: Context| {
             let h = Arc::clone(&h);
             async move {
                 h.fetch_add(1, SeqCst);
@@ -60,15 +66,10 @@ async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
             }
         },
     ));
-    let queue: Arc<dyn Queue> = Arc::new(t.clone());
-    let group = ConsumerGroup::new(&topic, "g", router)
-        .start(queue)
+    let group = support::start(&t, ConsumerGroup::new(&topic, "g", router)).await;
+    t.publish((0..50).map(|i| envelope(&topic, i)).collect())
         .await
         .unwrap();
-    let envelope = |i: usize| {
-        Message::new(&topic, format!(r#"{{"id":"m{i}","type":"t","account_id":"a","campaign_id":"c","data":{{}},"timestamp":"2025-01-01T12:00:00Z"}}"#)).with_id(format!("m{i}"))
-    };
-    t.publish((0..50).map(envelope).collect()).await.unwrap();
     support::rabbitmqctl(&["close_all_connections", "--global", "test: forced close"]).await;
     // The loss must surface as a subscription error (and the member keep going).
     let mut surfaced = false;
@@ -80,7 +81,7 @@ async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(surfaced, "the loss must surface as a subscription error");
-    let mut pending: Vec<Message> = (50..100).map(envelope).collect();
+    let mut pending: Vec<Message> = (50..100).map(|i| envelope(&topic, i)).collect();
     for _ in 0..100 {
         match t.publish(pending.clone()).await {
             Ok(()) => {
@@ -117,20 +118,13 @@ async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_flight_returns_to_zero_after_broker_restarts() {
     let _alone = BROKER.lock().await;
-    use std::collections::HashSet;
-    use std::sync::{Arc, Mutex};
-    use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
-    use waitlist_core::{Message, Publisher, Queue};
-
-    let Some(t) = support::transport().await else {
-        Harness::missing_broker("in_flight_returns_to_zero_after_broker_restarts");
+    let Some((t, topic)) = support::setup("inflight").await else {
         return;
     };
-    let topic = format!("inflight-{}", uuid::Uuid::new_v4().simple());
     let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
     let s = Arc::clone(&seen);
     let router = Router::new().fallback(handler_fn(
-        move |_e: waitlist_core::events::Envelope<serde_json::Value>, ctx: Context| {
+        move |_e: Envelope<serde_json::Value>, ctx: Context| {
             let s = Arc::clone(&s);
             async move {
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -139,20 +133,12 @@ async fn in_flight_returns_to_zero_after_broker_restarts() {
             }
         },
     ));
-    let queue: Arc<dyn Queue> = Arc::new(t.clone());
-    let group = ConsumerGroup::new(&topic, "g", router)
-        .workers(10)
-        .start(queue)
-        .await
-        .unwrap();
+    let group = support::start(&t, ConsumerGroup::new(&topic, "g", router).workers(10)).await;
     let total = 3000;
-    let envelope = |i: usize| {
-        Message::new(&topic, format!(r#"{{"id":"m{i}","type":"t","account_id":"a","campaign_id":"c","data":{{}},"timestamp":"2025-01-01T12:00:00Z"}}"#)).with_id(format!("m{i}"))
-    };
     let publisher = {
         let t = t.clone();
         let batches: Vec<Vec<Message>> = (0..total)
-            .map(envelope)
+            .map(|i| envelope(&topic, i))
             .collect::<Vec<_>>()
             .chunks(25)
             .map(<[Message]>::to_vec)
@@ -178,10 +164,7 @@ async fn in_flight_returns_to_zero_after_broker_restarts() {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        support::rabbitmqctl(&["stop_app"]).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        support::rabbitmqctl(&["start_app"]).await;
-        support::rabbitmqctl(&["await_startup"]).await;
+        restart_broker().await;
     }
     publisher.await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);

@@ -117,7 +117,7 @@ pub(crate) fn create(
         .config
         .consumer(group)
         .create_with_context(context)
-        .map_err(|e| Error::Config(format!("Kafka consumer: {e}")))?;
+        .map_err(|e| Error::Config(format!("Kafka consumer: {e}").into()))?;
     consumer
         .subscribe(&[names.topic.as_str(), names.retry.as_str()])
         .map_err(map_err)?;

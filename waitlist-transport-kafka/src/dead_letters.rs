@@ -32,7 +32,7 @@ fn read(
         .config
         .consumer(&names.replay_group)
         .create()
-        .map_err(|e| Error::Config(format!("Kafka consumer: {e}")))?;
+        .map_err(|e| Error::Config(format!("Kafka consumer: {e}").into()))?;
     let timeout = Duration::from_secs(10);
     let metadata = consumer
         .fetch_metadata(Some(&names.dead_letters), timeout)

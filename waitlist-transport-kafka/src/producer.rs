@@ -28,8 +28,8 @@ pub(crate) fn map_err(e: KafkaError) -> Error {
             | RDKafkaErrorCode::NotLeaderForPartition
             | RDKafkaErrorCode::QueueFull
             | RDKafkaErrorCode::OperationTimedOut,
-        ) => Error::Unavailable(e.to_string()),
-        Some(RDKafkaErrorCode::MessageSizeTooLarge) => Error::Rejected(e.to_string()),
+        ) => Error::unavailable(e),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge) => Error::rejected(e),
         _ => Error::Other(Box::new(e)),
     }
 }
@@ -74,7 +74,9 @@ impl TopicCreator for AdminCreator {
             match r {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => {
-                    return Err(Error::Rejected(format!("creating topic {name}: {code}")));
+                    return Err(Error::Rejected(
+                        format!("creating topic {name}: {code}").into(),
+                    ));
                 }
             }
         }
@@ -103,11 +105,11 @@ impl Clients {
         let producer: FutureProducer = config
             .producer()
             .create()
-            .map_err(|e| Error::Config(format!("Kafka producer: {e}")))?;
+            .map_err(|e| Error::Config(format!("Kafka producer: {e}").into()))?;
         let admin: AdminClient<DefaultClientContext> = config
             .admin()
             .create()
-            .map_err(|e| Error::Config(format!("Kafka admin client: {e}")))?;
+            .map_err(|e| Error::Config(format!("Kafka admin client: {e}").into()))?;
         Ok(Self {
             config,
             producer,

@@ -12,6 +12,17 @@ use support::{mock_transport, Mock};
 use waitlist_core::events::Envelope;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router, RunningGroup};
 use waitlist_core::{Message, Publisher, Queue};
+use waitlist_transport_kafka::KafkaTransport;
+
+/// The ids a consumer group handled.
+type Seen = Arc<Mutex<HashSet<String>>>;
+
+/// A mock cluster of three brokers and a transport on it.
+fn cluster() -> (Mock, KafkaTransport) {
+    let mock = Mock::start(3);
+    let t = mock_transport(&mock);
+    (mock, t)
+}
 
 fn messages(topic: &str, n: usize) -> Vec<Message> {
     (0..n)
@@ -25,12 +36,10 @@ fn messages(topic: &str, n: usize) -> Vec<Message> {
         .collect()
 }
 
-async fn consume(
-    t: &waitlist_transport_kafka::KafkaTransport,
-    topic: &str,
-    seen: &Arc<Mutex<HashSet<String>>>,
-) -> RunningGroup {
-    let s = Arc::clone(seen);
+/// Starts group `g` on `topic`, recording the ids it handles.
+async fn consume(t: &KafkaTransport, topic: &str) -> (RunningGroup, Seen) {
+    let seen = Seen::default();
+    let s = Arc::clone(&seen);
     let router = Router::new().fallback(handler_fn(
         move |e: Envelope<serde_json::Value>, _ctx: Context| {
             let s = Arc::clone(&s);
@@ -41,13 +50,14 @@ async fn consume(
         },
     ));
     let queue: Arc<dyn Queue> = Arc::new(t.clone());
-    ConsumerGroup::new(topic, "g", router)
+    let group = ConsumerGroup::new(topic, "g", router)
         .start(queue)
         .await
-        .expect("start")
+        .expect("start");
+    (group, seen)
 }
 
-async fn wait_for(seen: &Arc<Mutex<HashSet<String>>>, n: usize) {
+async fn wait_for(seen: &Seen, n: usize) {
     for _ in 0..1200 {
         if seen.lock().expect("lock").len() >= n {
             return;
@@ -62,8 +72,7 @@ async fn wait_for(seen: &Arc<Mutex<HashSet<String>>>, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn produce_request_errors_are_retried_and_nothing_is_lost() {
-    let mock = Mock::start(3);
-    let t = mock_transport(&mock);
+    let (mock, t) = cluster();
     let topic = "faults-produce";
     t.create_topics(&[topic]).await.expect("kafka operation");
     mock.run(|c| {
@@ -77,19 +86,16 @@ async fn produce_request_errors_are_retried_and_nothing_is_lost() {
     t.publish(messages(topic, 300))
         .await
         .expect("publish survives produce errors");
-    let seen = Arc::default();
-    let group = consume(&t, topic, &seen).await;
+    let (group, seen) = consume(&t, topic).await;
     wait_for(&seen, 300).await;
     group.shutdown(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_offset_commits_repeat_work_but_lose_nothing() {
-    let mock = Mock::start(3);
-    let t = mock_transport(&mock);
+    let (mock, t) = cluster();
     let topic = "faults-commit";
-    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let group = consume(&t, topic, &seen).await;
+    let (group, seen) = consume(&t, topic).await;
     mock.run(|c| {
         let errors = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT; 20];
         c.request_errors(RDKafkaApiKey::OffsetCommit, &errors);
@@ -102,8 +108,7 @@ async fn failed_offset_commits_repeat_work_but_lose_nothing() {
     mock.run(|c| c.clear_request_errors(RDKafkaApiKey::OffsetCommit));
     // A new member of the group starts from what was committed: at most
     // repeated work, never a gap.
-    let again: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let group = consume(&t, topic, &again).await;
+    let (group, again) = consume(&t, topic).await;
     t.publish(messages(topic, 201).split_off(200))
         .await
         .expect("kafka operation");
@@ -129,11 +134,9 @@ async fn failed_offset_commits_repeat_work_but_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_down_and_up_loses_nothing() {
-    let mock = Mock::start(3);
-    let t = mock_transport(&mock);
+    let (mock, t) = cluster();
     let topic = "faults-down";
-    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let group = consume(&t, topic, &seen).await;
+    let (group, seen) = consume(&t, topic).await;
     t.publish(messages(topic, 100))
         .await
         .expect("kafka operation");

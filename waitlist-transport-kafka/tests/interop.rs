@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use waitlist_core::conformance::interop::{self, USER_SIGNED_UP_EXAMPLE};
-use waitlist_core::conformance::Harness;
+use waitlist_core::conformance::wait_until;
 use waitlist_core::events::{Envelope, UserSignedUp};
 use waitlist_core::publish::EventPublisher;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
@@ -35,26 +35,9 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A transport on the broker at `KAFKA_BROKERS`, or `None` if it is down.
-async fn transport() -> Option<KafkaTransport> {
-    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let addr = brokers.split(',').next()?.to_owned();
-    tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
-    support::init_logs();
-    let mut c = support::config(&brokers);
-    // tansu 0.6 does not serve a fetch that starts inside a record batch;
-    // one record per batch (as in `support::broker_harness`).
-    c.producer_properties
-        .insert("batch.num.messages".into(), "1".into());
-    Some(KafkaTransport::new(c).expect("transport"))
-}
-
-async fn setup(test: &str) -> Option<(KafkaTransport, PathBuf)> {
-    let (Some(t), Some(py)) = (transport().await, python()) else {
-        Harness::missing_broker(test);
+async fn setup() -> Option<(KafkaTransport, PathBuf)> {
+    let (Some(t), Some(py)) = (support::broker_transport().await, python()) else {
+        support::missing_broker();
         return None;
     };
     Some((t, py))
@@ -66,8 +49,8 @@ fn unique(prefix: &str) -> String {
 
 /// `producer_script` produces the documents' example to a topic; the SDK
 /// handles it through a consumer group with a typed handler.
-async fn produced_by_python_is_handled(test: &str, producer_script: &str, origin: &str) {
-    let Some((t, py)) = setup(test).await else {
+async fn produced_by_python_is_handled(producer_script: &str, origin: &str) {
+    let Some((t, py)) = setup().await else {
         return;
     };
     let topic = unique("interop-in");
@@ -107,12 +90,12 @@ async fn produced_by_python_is_handled(test: &str, producer_script: &str, origin
         ],
     )
     .await;
-    for _ in 0..400 {
-        if !seen.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        &format!("the SDK to handle the record {origin} produced"),
+        Duration::from_secs(20),
+        || !seen.lock().unwrap().is_empty(),
+    )
+    .await;
     let report = consumers.shutdown(Duration::from_secs(5)).await;
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
@@ -133,8 +116,8 @@ async fn produced_by_python_is_handled(test: &str, producer_script: &str, origin
 
 /// The SDK publishes the documents' example; `consumer_script` reads it
 /// from the beginning of the topic with a group of its own.
-async fn published_by_the_sdk_is_read(test: &str, consumer_script: &str) {
-    let Some((t, py)) = setup(test).await else {
+async fn published_by_the_sdk_is_read(consumer_script: &str) {
+    let Some((t, py)) = setup().await else {
         return;
     };
     let topic = unique("interop-out");
@@ -172,38 +155,20 @@ async fn published_by_the_sdk_is_read(test: &str, consumer_script: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_produced_by_confluent_kafka_is_handled_by_the_sdk() {
-    produced_by_python_is_handled(
-        "record_produced_by_confluent_kafka_is_handled_by_the_sdk",
-        "confluent_produce.py",
-        "confluent-kafka",
-    )
-    .await;
+    produced_by_python_is_handled("confluent_produce.py", "confluent-kafka").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_produced_by_kafka_python_is_handled_by_the_sdk() {
-    produced_by_python_is_handled(
-        "record_produced_by_kafka_python_is_handled_by_the_sdk",
-        "kafka_python_produce.py",
-        "kafka-python",
-    )
-    .await;
+    produced_by_python_is_handled("kafka_python_produce.py", "kafka-python").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_published_by_the_sdk_is_read_by_confluent_kafka_with_its_headers() {
-    published_by_the_sdk_is_read(
-        "record_published_by_the_sdk_is_read_by_confluent_kafka_with_its_headers",
-        "confluent_consume.py",
-    )
-    .await;
+    published_by_the_sdk_is_read("confluent_consume.py").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_published_by_the_sdk_is_read_by_kafka_python_with_its_headers() {
-    published_by_the_sdk_is_read(
-        "record_published_by_the_sdk_is_read_by_kafka_python_with_its_headers",
-        "kafka_python_consume.py",
-    )
-    .await;
+    published_by_the_sdk_is_read("kafka_python_consume.py").await;
 }

@@ -255,7 +255,7 @@ impl Queue for MemoryBus {
     async fn dead_letters(&self, topic: &str, group: &str) -> Result<Box<dyn DeadLetterQueue>> {
         let group = self
             .group(topic, group)
-            .ok_or_else(|| Error::NotFound(format!("group {group} on topic {topic}")))?;
+            .ok_or_else(|| Error::NotFound(format!("group {group} on topic {topic}").into()))?;
         Ok(Box::new(MemoryDeadLetters { group }))
     }
 }

@@ -3,8 +3,10 @@
 //! handles, dead-letter lookup and partitions.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use waitlist_core::transport::OrderingGuarantee;
 use waitlist_core::{Delivery, Error, Message, Publisher, Queue, SubscribeOptions, Subscription};
@@ -45,8 +47,52 @@ async fn try_recv(sub: &mut Box<dyn Subscription>) -> Option<Delivery> {
     }
 }
 
+/// Receives the next delivery, acks it and returns its id.
+async fn ack_next(sub: &mut Box<dyn Subscription>) -> String {
+    let d = recv(sub).await;
+    let id = d.message.id.clone();
+    d.ack().await.expect("ack");
+    id
+}
+
+/// The ids of the next `n` deliveries, each acked.
+async fn ack_ids(sub: &mut Box<dyn Subscription>, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(ack_next(sub).await);
+    }
+    ids
+}
+
 fn msg(topic: &str, n: usize) -> Message {
     Message::new(topic, format!("{{\"n\":{n}}}")).with_id(format!("m{n}"))
+}
+
+/// Publishes `msg("t", n)` for every `n` of `numbers` in one call.
+async fn publish_numbered(bus: &MemoryBus, numbers: Range<usize>, what: &str) {
+    bus.publish(numbers.map(|n| msg("t", n)).collect())
+        .await
+        .expect(what);
+}
+
+/// Publishes `msg("t", n)` from a task of its own, as it may have to wait.
+fn spawn_publish(bus: &MemoryBus, n: usize) -> JoinHandle<waitlist_core::Result<()>> {
+    let publisher = bus.clone();
+    tokio::spawn(async move { publisher.publish_one(msg("t", n)).await })
+}
+
+/// Asserts that the publish of `waiting` is still waiting after [`QUIET`].
+async fn assert_still_waits(waiting: &mut JoinHandle<waitlist_core::Result<()>>, why: &str) {
+    assert!(tokio::time::timeout(QUIET, waiting).await.is_err(), "{why}");
+}
+
+/// Asserts that the publish of `waiting` succeeds within [`WAIT`].
+async fn assert_completes(waiting: JoinHandle<waitlist_core::Result<()>>, what: &str) {
+    tokio::time::timeout(WAIT, waiting)
+        .await
+        .expect(what)
+        .expect("task")
+        .expect("publish succeeds");
 }
 
 // ---------------------------------------------------------------------------
@@ -58,9 +104,7 @@ async fn full_group_makes_publish_wait_then_time_out() {
     let timeout = Duration::from_millis(200);
     let bus = bus_with(3, timeout);
     let _sub = subscribe(&bus, "t", "g").await;
-    bus.publish((0..3).map(|n| msg("t", n)).collect())
-        .await
-        .expect("three fit");
+    publish_numbered(&bus, 0..3, "three fit").await;
     assert_eq!(bus.group_len("t", "g"), Some(3));
 
     let started = Instant::now();
@@ -85,41 +129,22 @@ async fn full_group_makes_publish_wait_then_time_out() {
 async fn publish_into_full_group_succeeds_once_a_delivery_is_acked() {
     let bus = bus_with(3, WAIT);
     let mut sub = subscribe(&bus, "t", "g").await;
-    bus.publish((0..3).map(|n| msg("t", n)).collect())
-        .await
-        .expect("three fit");
+    publish_numbered(&bus, 0..3, "three fit").await;
 
-    let publisher = bus.clone();
-    let mut waiting = tokio::spawn(async move { publisher.publish_one(msg("t", 3)).await });
-    assert!(
-        tokio::time::timeout(QUIET, &mut waiting).await.is_err(),
-        "publish into a full group must wait"
-    );
+    let mut waiting = spawn_publish(&bus, 3);
+    assert_still_waits(&mut waiting, "publish into a full group must wait").await;
 
     // A nack keeps the message in the group: still no space.
     let first = recv(&mut sub).await;
     first.nack(None, Default::default()).await.expect("nack");
-    assert!(
-        tokio::time::timeout(QUIET, &mut waiting).await.is_err(),
-        "a nack must not free space"
-    );
+    assert_still_waits(&mut waiting, "a nack must not free space").await;
 
     let again = recv(&mut sub).await;
     assert_eq!((again.message.id.as_str(), again.attempt), ("m0", 2));
     again.ack().await.expect("ack");
-    tokio::time::timeout(WAIT, waiting)
-        .await
-        .expect("publish resumes after the ack")
-        .expect("task")
-        .expect("publish succeeds");
+    assert_completes(waiting, "publish resumes after the ack").await;
 
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let d = recv(&mut sub).await;
-        ids.push(d.message.id.clone());
-        d.ack().await.expect("ack");
-    }
-    assert_eq!(ids, ["m1", "m2", "m3"]);
+    assert_eq!(ack_ids(&mut sub, 3).await, ["m1", "m2", "m3"]);
     assert_eq!(bus.group_len("t", "g"), Some(0));
 }
 
@@ -165,9 +190,7 @@ async fn group_peak_len_never_exceeds_capacity_with_fast_producer_and_slow_consu
 #[tokio::test]
 async fn messages_published_before_any_group_go_to_the_first_group_only() {
     let bus = MemoryBus::new();
-    bus.publish((0..3).map(|n| msg("t", n)).collect())
-        .await
-        .expect("publish without any group");
+    publish_numbered(&bus, 0..3, "publish without any group").await;
     assert_eq!(bus.group_len("t", "first"), None, "no group yet");
 
     let mut first = subscribe(&bus, "t", "first").await;
@@ -196,15 +219,9 @@ async fn messages_published_before_any_group_go_to_the_first_group_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_blocked_on_full_backlog_does_not_lose_its_message() {
     let bus = bus_with(3, WAIT);
-    bus.publish((0..3).map(|n| msg("t", n)).collect())
-        .await
-        .expect("backlog of three");
-    let publisher = bus.clone();
-    let mut waiting = tokio::spawn(async move { publisher.publish_one(msg("t", 3)).await });
-    assert!(
-        tokio::time::timeout(QUIET, &mut waiting).await.is_err(),
-        "the backlog is full: the publish waits"
-    );
+    publish_numbered(&bus, 0..3, "backlog of three").await;
+    let mut waiting = spawn_publish(&bus, 3);
+    assert_still_waits(&mut waiting, "the backlog is full: the publish waits").await;
 
     // The new group takes the full backlog; the waiting publish moves over
     // to it and completes once the consumer makes room.
@@ -214,11 +231,7 @@ async fn publisher_blocked_on_full_backlog_does_not_lose_its_message() {
         ids.insert(d.message.id.clone());
         d.ack().await.expect("ack");
     }
-    tokio::time::timeout(WAIT, waiting)
-        .await
-        .expect("publish resumes")
-        .expect("task")
-        .expect("publish reports success");
+    assert_completes(waiting, "publish resumes").await;
     assert!(
         ids.contains("m3"),
         "m3 was published successfully but never delivered (got {ids:?})"
@@ -254,18 +267,11 @@ async fn per_key_members_never_hold_two_deliveries_of_one_key_while_other_keys_f
     // m1 holds a1; m2 gets the other key, never a2.
     let a1 = recv(&mut m1).await;
     assert_eq!(a1.message.id, "a1");
-    let b1 = recv(&mut m2).await;
-    assert_eq!(b1.message.id, "b1");
-    b1.ack().await.expect("ack");
-    let b2 = recv(&mut m2).await;
-    assert_eq!(b2.message.id, "b2");
-    b2.ack().await.expect("ack");
+    assert_eq!(ack_ids(&mut m2, 2).await, ["b1", "b2"]);
 
     // A key published while "a" is held flows too.
     bus.publish_one(keyed("t", "c", 1)).await.expect("publish");
-    let c1 = recv(&mut m2).await;
-    assert_eq!(c1.message.id, "c1");
-    c1.ack().await.expect("ack");
+    assert_eq!(ack_next(&mut m2).await, "c1");
 
     // Only "a" is left, and a1 is held: neither member gets anything.
     assert!(
@@ -286,12 +292,8 @@ async fn per_key_members_never_hold_two_deliveries_of_one_key_while_other_keys_f
         "a2 handed out while a1 is held"
     );
     again.ack().await.expect("ack");
-    let a2 = recv(&mut m1).await;
-    assert_eq!(a2.message.id, "a2");
-    a2.ack().await.expect("ack");
-    let a3 = recv(&mut m2).await;
-    assert_eq!(a3.message.id, "a3");
-    a3.ack().await.expect("ack");
+    assert_eq!(ack_next(&mut m1).await, "a2");
+    assert_eq!(ack_next(&mut m2).await, "a3");
     assert_eq!(bus.group_len("t", "g"), Some(0));
 }
 
@@ -318,11 +320,7 @@ async fn closed_handle_refuses_publishes_but_other_handles_still_publish() {
     other.publish_one(msg("t", 1)).await.expect("other handle");
     bus.publish_one(msg("t", 2)).await.expect("original handle");
 
-    for expected in ["m1", "m2"] {
-        let d = recv(&mut sub).await;
-        assert_eq!(d.message.id, expected);
-        d.ack().await.expect("ack");
-    }
+    assert_eq!(ack_ids(&mut sub, 2).await, ["m1", "m2"]);
     assert!(
         try_recv(&mut sub).await.is_none(),
         "the refused publish arrived"
@@ -412,13 +410,10 @@ async fn partitions_are_stable_per_key_and_within_range() {
 /// Replaying dead letters into a full group must respect its capacity, or at
 /// least show up in its peak.
 #[tokio::test]
-
 async fn replay_into_a_full_group_stays_within_capacity() {
     let bus = bus_with(3, Duration::from_millis(100));
     let mut sub = subscribe(&bus, "t", "g").await;
-    bus.publish((0..3).map(|n| msg("t", n)).collect())
-        .await
-        .expect("publish");
+    publish_numbered(&bus, 0..3, "publish").await;
     for _ in 0..3 {
         recv(&mut sub)
             .await
@@ -426,9 +421,7 @@ async fn replay_into_a_full_group_stays_within_capacity() {
             .await
             .expect("dead-letter");
     }
-    bus.publish((3..6).map(|n| msg("t", n)).collect())
-        .await
-        .expect("the group is empty again");
+    publish_numbered(&bus, 3..6, "the group is empty again").await;
     let dlq = bus.dead_letters("t", "g").await.expect("dlq");
     let moved = dlq.replay(10).await.expect("replay");
 

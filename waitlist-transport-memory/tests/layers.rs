@@ -2,6 +2,8 @@
 //! the runtime's own layers still contain panics; the rate limit layer
 //! spaces handler calls.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,11 +12,15 @@ use async_trait::async_trait;
 use waitlist_core::conformance::{wait_until, TestEvent};
 use waitlist_core::events::{Envelope, UserSignedUp};
 use waitlist_core::runtime::{
-    handler_fn, ConsumerGroup, Context, Layer, Next, Outcome, RateLimit, RetryPolicy, Router,
+    handler_fn, ConsumerGroup, Context, Layer, Next, Outcome, RateLimit, Router,
 };
 use waitlist_core::sync::lock;
-use waitlist_core::{Message, Publisher};
+use waitlist_core::Message;
 use waitlist_transport_memory::MemoryBus;
+
+use support::{
+    assert_a_first_attempt_panic_is_retried, start_and_publish, test_message, test_router, Recorded,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -33,18 +39,6 @@ impl Layer for RecordingLayer {
         lock(&self.0.seen).push((ctx.event_type.to_string(), ctx.attempt));
         next.run(ctx).await
     }
-}
-
-fn test_event(topic: &str, seq: u64) -> Message {
-    let env = Envelope::new(
-        "a",
-        "k",
-        TestEvent {
-            seq,
-            key: "k".into(),
-        },
-    );
-    Message::from_envelope(topic, &env).expect("encode")
 }
 
 fn signed_up(topic: &str) -> Message {
@@ -71,21 +65,16 @@ async fn a_user_layer_wraps_every_handler_of_the_group() {
             async { Outcome::Done }
         }));
     let recording = Arc::new(Recording::default());
-    let running = ConsumerGroup::new("t", "g", router)
-        .layer(RecordingLayer(Arc::clone(&recording)))
-        .start(Arc::new(bus.clone()))
-        .await
-        .expect("start");
+    let group = ConsumerGroup::new("t", "g", router).layer(RecordingLayer(Arc::clone(&recording)));
     let unrouted =
         Message::new("t", "{}").with_header(waitlist_core::headers::EVENT_TYPE, "other.type");
-    bus.publish(vec![
-        test_event("t", 1),
+    let messages = vec![
+        test_message("t", "k", 1),
         signed_up("t"),
-        test_event("t", 2),
+        test_message("t", "k", 2),
         unrouted,
-    ])
-    .await
-    .expect("publish");
+    ];
+    let running = start_and_publish(&bus, group, messages).await;
     wait_until("all four settled", WAIT, || {
         let s = running.stats();
         s.done + s.skipped == 4
@@ -113,30 +102,9 @@ async fn a_user_layer_wraps_every_handler_of_the_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_under_a_user_layer_is_contained_counted_and_retried() {
-    let bus = MemoryBus::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&calls);
-    let router = Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _: Context| {
-        let first = c.fetch_add(1, SeqCst) == 0;
-        async move {
-            assert!(!first, "injected panic on the first attempt");
-            Outcome::Done
-        }
-    }));
     let recording = Arc::new(Recording::default());
-    let running = ConsumerGroup::new("t", "g", router)
-        .retry(RetryPolicy::fixed(3, Duration::from_millis(10)))
-        .layer(RecordingLayer(Arc::clone(&recording)))
-        .start(Arc::new(bus.clone()))
-        .await
-        .expect("start");
-    bus.publish_one(test_event("t", 1)).await.expect("publish");
-    wait_until("handled after the panic", WAIT, || {
-        running.stats().done == 1
-    })
-    .await;
-    let s = running.shutdown(WAIT).await.stats;
-    assert_eq!((s.panics, s.retried, s.done), (1, 1, 1), "{s:?}");
+    let layer = RecordingLayer(Arc::clone(&recording));
+    assert_a_first_attempt_panic_is_retried(|group| group.layer(layer)).await;
     let attempts: Vec<u32> = lock(&recording.seen).iter().map(|(_, a)| *a).collect();
     assert_eq!(attempts, [1, 2], "the user layer wrapped both attempts");
 }
@@ -144,21 +112,16 @@ async fn a_panic_under_a_user_layer_is_contained_counted_and_retried() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_rate_limit_layer_spaces_handler_calls() {
     let bus = MemoryBus::new();
-    let at: Arc<Mutex<Vec<tokio::time::Instant>>> = Arc::default();
-    let a = Arc::clone(&at);
-    let router = Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _: Context| {
-        lock(&a).push(tokio::time::Instant::now());
-        async { Outcome::Done }
-    }));
-    let running = ConsumerGroup::new("t", "g", router)
+    let at: Recorded<tokio::time::Instant> = Arc::default();
+    let router = test_router(&at, |at, _e, _ctx| async move {
+        lock(&at).push(tokio::time::Instant::now());
+        Outcome::Done
+    });
+    let group = ConsumerGroup::new("t", "g", router)
         .workers(4)
-        .layer(RateLimit::per_second(10, 2))
-        .start(Arc::new(bus.clone()))
-        .await
-        .expect("start");
-    bus.publish((0..22).map(|i| test_event("t", i)).collect())
-        .await
-        .expect("publish");
+        .layer(RateLimit::per_second(10, 2));
+    let messages = (0..22).map(|i| test_message("t", "k", i)).collect();
+    let running = start_and_publish(&bus, group, messages).await;
     wait_until("all handled", Duration::from_secs(60), || {
         running.stats().done == 22
     })

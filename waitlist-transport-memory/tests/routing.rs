@@ -1,26 +1,20 @@
 //! Routing by the type header: a type without a route is settled without
 //! parsing the payload; messages without the header route by their JSON type.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::Duration;
 
-use waitlist_core::conformance::TestEvent;
-use waitlist_core::events::Envelope;
-use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
-use waitlist_core::{headers, Message, Publisher};
+use waitlist_core::conformance::wait_until;
+use waitlist_core::runtime::ConsumerGroup;
+use waitlist_core::{headers, Message};
 use waitlist_transport_memory::MemoryBus;
 
+use support::{counting_router, start_and_publish, test_message, WAIT};
+
 fn test_event(topic: &str, with_header: bool) -> Message {
-    let env = Envelope::new(
-        "a",
-        "k",
-        TestEvent {
-            seq: 1,
-            key: "k".into(),
-        },
-    );
-    let mut m = Message::from_envelope(topic, &env).expect("encode");
+    let mut m = test_message(topic, "k", 1);
     if !with_header {
         m.headers.remove(headers::EVENT_TYPE);
     }
@@ -31,15 +25,6 @@ fn test_event(topic: &str, with_header: bool) -> Message {
 async fn routes_by_the_type_header_and_skips_unrouted_types_unparsed() {
     let bus = MemoryBus::new();
     let calls = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&calls);
-    let router = Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _: Context| {
-        c.fetch_add(1, SeqCst);
-        async { Outcome::Done }
-    }));
-    let running = ConsumerGroup::new("t", "g", router)
-        .start(Arc::new(bus.clone()))
-        .await
-        .expect("start");
     assert!(
         test_event("t", true)
             .headers
@@ -50,19 +35,15 @@ async fn routes_by_the_type_header_and_skips_unrouted_types_unparsed() {
     // for: skipped, so the payload was never parsed (parsing would dead-letter it).
     let foreign =
         Message::new("t", "\u{0}not json").with_header(headers::EVENT_TYPE, "billing.invoiced");
-    bus.publish(vec![test_event("t", true), foreign, test_event("t", false)])
-        .await
-        .expect("publish");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while running.stats().done + running.stats().skipped < 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            running.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let s = running.shutdown(Duration::from_secs(5)).await.stats;
+    let messages = vec![test_event("t", true), foreign, test_event("t", false)];
+    let group = ConsumerGroup::new("t", "g", counting_router(&calls));
+    let running = start_and_publish(&bus, group, messages).await;
+    wait_until("all three settled", WAIT, || {
+        let s = running.stats();
+        s.done + s.skipped >= 3
+    })
+    .await;
+    let s = running.shutdown(WAIT).await.stats;
     assert_eq!((s.done, s.skipped, s.dead_lettered), (2, 1, 0), "{s:?}");
     assert_eq!(calls.load(SeqCst), 2, "with and without the header");
 }

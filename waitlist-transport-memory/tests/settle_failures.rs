@@ -2,20 +2,26 @@
 //! the memory bus: the runtime backs off instead of spinning, counts only
 //! what the transport took, and no worker waits forever on a settle call.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
-use waitlist_core::conformance::{wait_until, TestEvent};
-use waitlist_core::events::Envelope;
-use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
+use waitlist_core::conformance::wait_until;
+use waitlist_core::runtime::{ConsumerGroup, RunningGroup};
 use waitlist_core::{
-    Capabilities, DeadLetterQueue, Delivery, Error, Headers, Message, Publisher, Queue, Result,
-    Settle, Subscribe, Subscription,
+    Capabilities, DeadLetterQueue, Delivery, Error, Headers, Queue, Result, Settle, Subscribe,
+    Subscription,
 };
 use waitlist_transport_memory::MemoryBus;
+
+use support::{
+    assert_a_first_attempt_panic_is_retried, counting_router, publish, start, test_message,
+    wait_until_empty,
+};
 
 /// How the injected settle behaves while `failing` is set.
 #[derive(Debug, Clone, Copy)]
@@ -135,52 +141,55 @@ impl Queue for FaultyQueue {
     }
 }
 
-fn faulty(fault: Fault, settle_timeout: Duration) -> (MemoryBus, Arc<FaultyQueue>) {
-    let bus = MemoryBus::new();
-    let queue = Arc::new(FaultyQueue {
-        bus: bus.clone(),
-        fault,
-        failing: Arc::new(AtomicBool::new(true)),
-        delivered: Arc::default(),
-        settle_timeout,
-    });
-    (bus, queue)
+/// One message published to a group on `t`/`g` with `workers` workers over
+/// a [`FaultyQueue`] whose settling is faulty from the start.
+struct OneMessage {
+    bus: MemoryBus,
+    queue: Arc<FaultyQueue>,
+    /// Calls of the handler.
+    calls: Arc<AtomicUsize>,
+    running: RunningGroup,
 }
 
-fn test_message(topic: &str) -> Message {
-    let env = Envelope::new(
-        "account",
-        "k",
-        TestEvent {
-            seq: 1,
-            key: "k".into(),
-        },
-    );
-    Message::from_envelope(topic, &env).expect("encode test event")
-}
+impl OneMessage {
+    async fn publish(fault: Fault, settle_timeout: Duration, workers: usize) -> Self {
+        let bus = MemoryBus::new();
+        let queue = Arc::new(FaultyQueue {
+            bus: bus.clone(),
+            fault,
+            failing: Arc::new(AtomicBool::new(true)),
+            delivered: Arc::default(),
+            settle_timeout,
+        });
+        let calls = Arc::new(AtomicUsize::new(0));
+        let group = ConsumerGroup::new("t", "g", counting_router(&calls)).workers(workers);
+        let running = start(Arc::clone(&queue) as Arc<dyn Queue>, group).await;
+        publish(&bus, vec![test_message("t", "k", 1)]).await;
+        Self {
+            bus,
+            queue,
+            calls,
+            running,
+        }
+    }
 
-fn done_router(calls: &Arc<AtomicUsize>) -> Router {
-    let c = Arc::clone(calls);
-    Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _ctx: Context| {
-        c.fetch_add(1, SeqCst);
-        async { Outcome::Done }
-    }))
+    /// Heals settling and waits for the message to be acked.
+    async fn heal(&self) {
+        self.queue.failing.store(false, SeqCst);
+        wait_until("the message acked", Duration::from_secs(15), || {
+            self.running.stats().done == 1
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settle_that_keeps_failing_is_retried_with_backoff_not_in_a_loop() {
-    let (bus, queue) = faulty(Fault::Refuse, Duration::from_secs(5));
-    let calls = Arc::new(AtomicUsize::new(0));
-    let running = ConsumerGroup::new("t", "g", done_router(&calls))
-        .workers(4)
-        .start(Arc::clone(&queue) as Arc<dyn Queue>)
-        .await
-        .expect("start");
-    bus.publish_one(test_message("t")).await.expect("publish");
+    let t = OneMessage::publish(Fault::Refuse, Duration::from_secs(5), 4).await;
 
     let window = Duration::from_secs(3);
     tokio::time::sleep(window).await;
-    let attempts = queue.delivered.load(SeqCst);
+    let attempts = t.queue.delivered.load(SeqCst);
     let per_second = attempts as f64 / window.as_secs_f64();
     eprintln!("deliveries of one message whose settle always fails: {attempts} in {window:?} ({per_second:.1}/s)");
     // Pauses of 100, 200, 400, 800 ms, 1.6 s after each failure: at most
@@ -189,7 +198,7 @@ async fn a_settle_that_keeps_failing_is_retried_with_backoff_not_in_a_loop() {
         (2..=6).contains(&attempts),
         "{attempts} deliveries in {window:?}: the runtime must back off after a failed settle"
     );
-    let s = running.stats();
+    let s = t.running.stats();
     assert_eq!(
         s.done, 0,
         "nothing counts as done while its ack fails: {s:?}"
@@ -197,49 +206,31 @@ async fn a_settle_that_keeps_failing_is_retried_with_backoff_not_in_a_loop() {
     assert!(s.settle_errors >= 2, "{s:?}");
 
     // Once settling works again the message is handled and acked.
-    queue.failing.store(false, SeqCst);
-    wait_until("the message acked", Duration::from_secs(15), || {
-        running.stats().done == 1
-    })
-    .await;
-    wait_until("the bus to hold nothing", Duration::from_secs(5), || {
-        bus.group_len("t", "g") == Some(0)
-    })
-    .await;
-    let report = running.shutdown(Duration::from_secs(5)).await;
+    t.heal().await;
+    wait_until_empty(&t.bus, "t", "g").await;
+    let report = t.running.shutdown(Duration::from_secs(5)).await;
     assert_eq!(report.abandoned, 0);
     assert_eq!(report.stats.in_flight, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settle_that_never_returns_is_given_up_within_its_timeout() {
-    let (bus, queue) = faulty(Fault::Hang, Duration::from_millis(100));
-    let calls = Arc::new(AtomicUsize::new(0));
-    let running = ConsumerGroup::new("t", "g", done_router(&calls))
-        .workers(2)
-        .start(Arc::clone(&queue) as Arc<dyn Queue>)
-        .await
-        .expect("start");
-    bus.publish_one(test_message("t")).await.expect("publish");
+    let t = OneMessage::publish(Fault::Hang, Duration::from_millis(100), 2).await;
 
     wait_until("a settle error", Duration::from_secs(10), || {
-        running.stats().settle_errors >= 1
+        t.running.stats().settle_errors >= 1
     })
     .await;
-    assert_eq!(running.stats().done, 0);
+    assert_eq!(t.running.stats().done, 0);
     // The worker and its in-flight slot come back: with settling healed the
     // redelivered message is acked and nothing stays in flight.
-    queue.failing.store(false, SeqCst);
-    wait_until("the message acked", Duration::from_secs(15), || {
-        running.stats().done == 1
-    })
-    .await;
+    t.heal().await;
     wait_until("nothing in flight", Duration::from_secs(5), || {
-        running.stats().in_flight == 0
+        t.running.stats().in_flight == 0
     })
     .await;
     let started = Instant::now();
-    let report = running.shutdown(Duration::from_secs(10)).await;
+    let report = t.running.shutdown(Duration::from_secs(10)).await;
     assert_eq!(report.abandoned, 0, "a graceful shutdown abandons nothing");
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -247,36 +238,12 @@ async fn a_settle_that_never_returns_is_given_up_within_its_timeout() {
         started.elapsed()
     );
     assert!(
-        calls.load(SeqCst) >= 2,
+        t.calls.load(SeqCst) >= 2,
         "the message was handled again after the lost settle"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_is_counted_apart_and_retried() {
-    let bus = MemoryBus::new();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&calls);
-    let router = Router::new().on(handler_fn(move |_e: Envelope<TestEvent>, _ctx: Context| {
-        let first = c.fetch_add(1, SeqCst) == 0;
-        async move {
-            assert!(!first, "injected panic on the first attempt");
-            Outcome::Done
-        }
-    }));
-    let running = ConsumerGroup::new("t", "g", router)
-        .retry(waitlist_core::runtime::RetryPolicy::fixed(
-            3,
-            Duration::from_millis(10),
-        ))
-        .start(Arc::new(bus.clone()))
-        .await
-        .expect("start");
-    bus.publish_one(test_message("t")).await.expect("publish");
-    wait_until("handled after the panic", Duration::from_secs(5), || {
-        running.stats().done == 1
-    })
-    .await;
-    let s = running.shutdown(Duration::from_secs(5)).await.stats;
-    assert_eq!((s.panics, s.retried, s.done), (1, 1, 1), "{s:?}");
+    assert_a_first_attempt_panic_is_retried(|group| group).await;
 }

@@ -53,7 +53,7 @@ pub(crate) fn encode(message: &Message, extra: &Headers, limit: usize) -> Result
             return Err(Error::Rejected(format!(
                 "message {}: the partition key {key:?} is empty or has characters SQS does not accept",
                 message.id
-            )));
+            ).into()));
         }
         fixed.push((KEY_ATTR.to_owned(), key.to_owned()));
     }
@@ -199,10 +199,9 @@ pub(crate) fn decode(topic: &str, r: &Received<'_>) -> Result<Message> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(r.body)
             .map_err(|e| {
-                Error::Rejected(format!(
-                    "message {} says base64 but its body is not: {e}",
-                    r.sqs_id
-                ))
+                Error::Rejected(
+                    format!("message {} says base64 but its body is not: {e}", r.sqs_id).into(),
+                )
             })?;
         Bytes::from(bytes)
     } else {

@@ -148,9 +148,9 @@ impl SqsConfig {
                 "1" | "true" | "yes" => QueueKind::Fifo,
                 "0" | "false" | "no" | "" => QueueKind::Standard,
                 other => {
-                    return Err(Error::Config(format!(
-                        "{FIFO_ENV} must be true or false, not {other:?}"
-                    )))
+                    return Err(Error::Config(
+                        format!("{FIFO_ENV} must be true or false, not {other:?}").into(),
+                    ))
                 }
             };
         }
@@ -272,7 +272,7 @@ impl SqsConfig {
     /// # Errors
     /// [`Error::Config`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::Config(what));
+        let bad = |what: String| Err(Error::Config(what.into()));
         if !(1..=10).contains(&self.batch_size) {
             return bad(format!(
                 "batch size must be 1 to 10, not {}",

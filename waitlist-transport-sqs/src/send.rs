@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use sha2::{Digest, Sha256};
 use waitlist_core::transport::fit_copy;
-use waitlist_core::{Error, Headers, Message, Result};
+use waitlist_core::{Error, Headers, Message, Reason, Result};
 
 use crate::codec::{self, Encoded};
 use crate::config::{QueueKind, SqsConfig};
@@ -165,6 +165,18 @@ impl Refused {
     }
 }
 
+impl From<&aws_sdk_sqs::types::BatchResultErrorEntry> for Refused {
+    fn from(f: &aws_sdk_sqs::types::BatchResultErrorEntry) -> Self {
+        Self::new(f.id(), f.code(), f.message(), f.sender_fault())
+    }
+}
+
+impl From<&aws_sdk_sns::types::BatchResultErrorEntry> for Refused {
+    fn from(f: &aws_sdk_sns::types::BatchResultErrorEntry) -> Self {
+        Self::new(f.id(), f.code(), f.message(), f.sender_fault())
+    }
+}
+
 /// Sends one batch (at most 10 entries within the size limit); the outcome
 /// of each entry, in order. Refused entries are sent again, on their own,
 /// while the service says that may help.
@@ -188,9 +200,9 @@ pub(crate) async fn send_entries(
                 let transient = e.is_transient();
                 for &i in &pending {
                     outcomes[i] = Err(if transient {
-                        Error::Unavailable(text.clone())
+                        Error::Unavailable(text.clone().into())
                     } else {
-                        Error::Rejected(text.clone())
+                        Error::Rejected(text.clone().into())
                     });
                 }
                 return outcomes;
@@ -212,11 +224,14 @@ pub(crate) async fn send_entries(
             if r.retry && tries <= inner.config.entry_retries {
                 pending.push(r.index);
             } else {
-                outcomes[r.index] = Err(Error::Rejected(format!(
-                    "message {} was refused: {}",
-                    id_of(&batch[r.index]),
-                    r.reason
-                )));
+                outcomes[r.index] = Err(Error::Rejected(
+                    format!(
+                        "message {} was refused: {}",
+                        id_of(&batch[r.index]),
+                        r.reason
+                    )
+                    .into(),
+                ));
             }
         }
         if !pending.is_empty() {
@@ -267,10 +282,10 @@ async fn send_to_queue(
                 .data_type("String")
                 .string_value(v)
                 .build()
-                .map_err(|e| Error::Rejected(e.to_string()))?;
+                .map_err(Error::rejected)?;
             e = e.message_attributes(k, value);
         }
-        req = req.entries(e.build().map_err(|e| Error::Rejected(e.to_string()))?);
+        req = req.entries(e.build().map_err(Error::rejected)?);
     }
     let out = req
         .send()
@@ -279,7 +294,7 @@ async fn send_to_queue(
     Ok(out
         .failed()
         .iter()
-        .map(|f| Refused::new(f.id(), f.code(), f.message(), f.sender_fault()))
+        .map(Refused::from)
         .filter(|r| r.index < batch.len())
         .collect())
 }
@@ -305,17 +320,16 @@ async fn publish_to_topic(
                 .data_type("String")
                 .string_value(v)
                 .build()
-                .map_err(|e| Error::Rejected(e.to_string()))?;
+                .map_err(Error::rejected)?;
             e = e.message_attributes(k, value);
         }
-        req = req
-            .publish_batch_request_entries(e.build().map_err(|e| Error::Rejected(e.to_string()))?);
+        req = req.publish_batch_request_entries(e.build().map_err(Error::rejected)?);
     }
     let out = req.send().await.map_err(|e| sdk_error("PublishBatch", e))?;
     Ok(out
         .failed()
         .iter()
-        .map(|f| Refused::new(f.id(), f.code(), f.message(), f.sender_fault()))
+        .map(Refused::from)
         .filter(|r| r.index < batch.len())
         .collect())
 }
@@ -324,28 +338,29 @@ async fn publish_to_topic(
 pub(crate) fn sdk_error<E, R>(op: &str, e: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let text = format!("{op}: {}", DisplayErrorContext(&e));
-    match &e {
+    let kind: fn(Reason) -> Error = match &e {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or_default();
             if code.contains("NonExistent")
                 || code.contains("NotFound")
                 || code.contains("DoesNotExist")
             {
-                Error::NotFound(text)
+                Error::NotFound
             } else if code.contains("Throttl")
                 || code.contains("Unavailable")
                 || code.contains("InternalError")
             {
-                Error::Unavailable(text)
+                Error::Unavailable
             } else {
-                Error::Rejected(text)
+                Error::Rejected
             }
         }
-        _ => Error::Unavailable(text),
-    }
+        _ => Error::Unavailable,
+    };
+    kind(Reason::with_source(text, e))
 }
 
 #[cfg(test)]

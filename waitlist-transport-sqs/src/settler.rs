@@ -184,7 +184,7 @@ async fn flush(
         Err(e) => {
             let text = e.to_string();
             for r in batch {
-                finish(r, Err(Error::Unavailable(text.clone())));
+                finish(r, Err(Error::Unavailable(text.clone().into())));
             }
             return;
         }
@@ -214,20 +214,15 @@ async fn flush(
                 }
                 tracing::debug!(%reason, "batch entry refused; retrying it");
             }
-            Some((reason, _)) => finish(r, Err(Error::Rejected(reason))),
+            Some((reason, _)) => finish(r, Err(Error::Rejected(reason.into()))),
         }
     }
 }
 
 type Failed = Vec<(usize, (String, bool))>;
 
-fn refused(
-    id: &str,
-    code: &str,
-    message: Option<&str>,
-    sender_fault: bool,
-) -> (usize, (String, bool)) {
-    let r = crate::send::Refused::new(id, code, message, sender_fault);
+fn refused(f: &aws_sdk_sqs::types::BatchResultErrorEntry) -> (usize, (String, bool)) {
+    let r = crate::send::Refused::from(f);
     (r.index, (r.reason, r.retry))
 }
 
@@ -240,18 +235,14 @@ async fn delete(sqs: &aws_sdk_sqs::Client, url: &str, batch: &[Request]) -> Resu
                 .id(i.to_string())
                 .receipt_handle(&r.handle)
                 .build()
-                .map_err(|e| Error::Rejected(e.to_string()))?,
+                .map_err(Error::rejected)?,
         );
     }
     let out = req
         .send()
         .await
         .map_err(|e| sdk_error("DeleteMessageBatch", e))?;
-    Ok(out
-        .failed()
-        .iter()
-        .map(|f| refused(f.id(), f.code(), f.message(), f.sender_fault()))
-        .collect())
+    Ok(out.failed().iter().map(refused).collect())
 }
 
 async fn change_visibility(
@@ -269,16 +260,12 @@ async fn change_visibility(
                 .receipt_handle(&r.handle)
                 .visibility_timeout(secs)
                 .build()
-                .map_err(|e| Error::Rejected(e.to_string()))?,
+                .map_err(Error::rejected)?,
         );
     }
     let out = req
         .send()
         .await
         .map_err(|e| sdk_error("ChangeMessageVisibilityBatch", e))?;
-    Ok(out
-        .failed()
-        .iter()
-        .map(|f| refused(f.id(), f.code(), f.message(), f.sender_fault()))
-        .collect())
+    Ok(out.failed().iter().map(refused).collect())
 }

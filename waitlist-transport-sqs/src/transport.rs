@@ -203,7 +203,7 @@ impl Inner {
         if !self.config.create_topology {
             return Err(Error::Config(format!(
                 "topic {topic:?} has no SNS topic ARN (SqsConfig::with_topic_arn) and topology creation is off"
-            )));
+            ).into()));
         }
         let name = topology::topic_name(&self.config.prefix, self.config.kind, topic);
         let mut req = self.sns()?.create_topic().name(&name);
@@ -215,7 +215,7 @@ impl Inner {
         let out = req.send().await.map_err(|e| sdk_error("CreateTopic", e))?;
         let arn = out
             .topic_arn()
-            .ok_or_else(|| Error::Rejected(format!("CreateTopic {name}: no ARN returned")))?
+            .ok_or_else(|| Error::Rejected(format!("CreateTopic {name}: no ARN returned").into()))?
             .to_owned();
         topics.insert(topic.to_owned(), arn.clone());
         Ok(arn)
@@ -272,7 +272,7 @@ impl Inner {
             if only != group {
                 return Err(Error::Config(format!(
                     "topic {topic:?} is direct to group {only:?} (SqsConfig::with_direct_topic); group {group:?} cannot subscribe to it"
-                )));
+                ).into()));
             }
         }
         let key = (topic.to_owned(), group.to_owned());
@@ -360,10 +360,9 @@ impl Inner {
             }
         }
         match req.send().await {
-            Ok(out) => out
-                .queue_url()
-                .map(str::to_owned)
-                .ok_or_else(|| Error::Rejected(format!("CreateQueue {name}: no URL returned"))),
+            Ok(out) => out.queue_url().map(str::to_owned).ok_or_else(|| {
+                Error::Rejected(format!("CreateQueue {name}: no URL returned").into())
+            }),
             Err(e) => {
                 // The typed error (JSON protocol), or its code as emulators
                 // speaking the older query protocol send it.
@@ -393,7 +392,7 @@ impl Inner {
             .map_err(|e| sdk_error("GetQueueUrl", e))?;
         out.queue_url()
             .map(str::to_owned)
-            .ok_or_else(|| Error::NotFound(format!("queue {name}")))
+            .ok_or_else(|| Error::NotFound(format!("queue {name}").into()))
     }
 
     async fn queue_arn(&self, url: &str) -> Result<String> {
@@ -408,7 +407,7 @@ impl Inner {
         out.attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn))
             .cloned()
-            .ok_or_else(|| Error::Rejected(format!("queue {url} has no ARN")))
+            .ok_or_else(|| Error::Rejected(format!("queue {url} has no ARN").into()))
     }
 }
 

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use waitlist_core::conformance::interop::{self, USER_SIGNED_UP_EXAMPLE};
-use waitlist_core::conformance::Harness;
 use waitlist_core::events::{Envelope, UserSignedUp};
 use waitlist_core::publish::EventPublisher;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
@@ -35,10 +34,10 @@ fn script(name: &str) -> String {
         .into_owned()
 }
 
-async fn setup(test: &str) -> Option<(SqsTransport, PathBuf)> {
+async fn setup() -> Option<(SqsTransport, PathBuf)> {
     let py = interop::python(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."));
     let (Some(t), Some(py)) = (support::transport(QueueKind::Standard).await, py) else {
-        Harness::missing_broker(test);
+        support::missing_broker();
         return None;
     };
     Some((t, py))
@@ -82,7 +81,7 @@ async fn wait_for(seen: &Mutex<Vec<Seen>>, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sent_by_boto3_are_handled_by_the_sdk() {
-    let Some((t, py)) = setup("messages_sent_by_boto3_are_handled_by_the_sdk").await else {
+    let Some((t, py)) = setup().await else {
         return;
     };
     let topic = format!("interop-in-{}", uuid::Uuid::new_v4().simple());
@@ -143,9 +142,7 @@ async fn messages_sent_by_boto3_are_handled_by_the_sdk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sent_by_the_sdk_is_read_by_boto3_with_its_attributes() {
-    let Some((t, py)) =
-        setup("a_message_sent_by_the_sdk_is_read_by_boto3_with_its_attributes").await
-    else {
+    let Some((t, py)) = setup().await else {
         return;
     };
     let topic = format!("interop-out-{}", uuid::Uuid::new_v4().simple());

@@ -7,8 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use waitlist_core::conformance::Harness;
-use waitlist_core::{headers, Error, Message, Publisher, Queue, SubscribeOptions};
+use waitlist_core::{headers, Delivery, Error, Message, Publisher, Queue, SubscribeOptions};
 use waitlist_transport_sqs::{QueueKind, SqsConfig, SqsTransport};
 
 fn fresh(what: &str) -> String {
@@ -18,13 +17,26 @@ fn fresh(what: &str) -> String {
     )
 }
 
-async fn transport(test: &str, tune: impl FnOnce(SqsConfig) -> SqsConfig) -> Option<SqsTransport> {
+/// A transport on the emulator with the test configuration `tune`d, or
+/// `None` (reported by [`support::missing_broker`]) when it does not answer.
+async fn transport(tune: impl FnOnce(SqsConfig) -> SqsConfig) -> Option<SqsTransport> {
     if support::transport(QueueKind::Standard).await.is_none() {
-        Harness::missing_broker(test);
+        support::missing_broker();
         return None;
     }
     let config = tune(support::config(QueueKind::Standard).await);
     Some(SqsTransport::connect(config).await.expect("connect"))
+}
+
+/// A fresh topic `{what}-…` and a [`transport`] whose configuration `tune`
+/// is given with that topic.
+async fn setup(
+    what: &str,
+    tune: impl FnOnce(SqsConfig, &str) -> SqsConfig,
+) -> Option<(SqsTransport, String)> {
+    let topic = fresh(what);
+    let t = transport(|c| tune(c, &topic)).await?;
+    Some((t, topic))
 }
 
 /// A member of group `g` on `topic`, with the default options.
@@ -34,10 +46,7 @@ async fn member(t: &SqsTransport, topic: &str) -> Box<dyn waitlist_core::Subscri
         .expect("subscribe")
 }
 
-async fn recv(
-    sub: &mut Box<dyn waitlist_core::Subscription>,
-    wait: Duration,
-) -> Option<waitlist_core::Delivery> {
+async fn recv(sub: &mut Box<dyn waitlist_core::Subscription>, wait: Duration) -> Option<Delivery> {
     match tokio::time::timeout(wait, sub.next()).await {
         Ok(Some(Ok(d))) => Some(d),
         Ok(Some(Err(e))) => panic!("subscription error: {e}"),
@@ -45,14 +54,14 @@ async fn recv(
     }
 }
 
+/// The next delivery within 30 s; panics with `what` when none comes.
+async fn next(sub: &mut Box<dyn waitlist_core::Subscription>, what: &str) -> Delivery {
+    recv(sub, Duration::from_secs(30)).await.expect(what)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_publish_of_25_messages_is_three_batch_requests() {
-    let topic = fresh("batch");
-    let Some(t) = transport("one_publish_of_25_messages_is_three_batch_requests", |c| {
-        c.with_direct_topic(&topic, "g")
-    })
-    .await
-    else {
+    let Some((t, topic)) = setup("batch", |c, topic| c.with_direct_topic(topic, "g")).await else {
         return;
     };
     t.declare_group(&topic, "g").await.expect("declare");
@@ -72,11 +81,7 @@ async fn one_publish_of_25_messages_is_three_batch_requests() {
         .expect("subscribe");
     let mut deliveries = Vec::new();
     while deliveries.len() < 25 {
-        deliveries.push(
-            recv(&mut sub, Duration::from_secs(30))
-                .await
-                .expect("delivery"),
-        );
+        deliveries.push(next(&mut sub, "delivery").await);
     }
     let before = t.requests_sent();
     let acks = deliveries.into_iter().map(|d| async move {
@@ -92,13 +97,7 @@ async fn one_publish_of_25_messages_is_three_batch_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_never_settled_is_moved_by_the_redrive_policy_and_listed_with_a_reason() {
-    let topic = fresh("redrive");
-    let Some(t) = transport(
-        "a_message_never_settled_is_moved_by_the_redrive_policy_and_listed_with_a_reason",
-        |c| c.with_max_receive_count(2),
-    )
-    .await
-    else {
+    let Some((t, topic)) = setup("redrive", |c, _| c.with_max_receive_count(2)).await else {
         return;
     };
     let mut sub = member(&t, &topic).await;
@@ -106,9 +105,7 @@ async fn a_message_never_settled_is_moved_by_the_redrive_policy_and_listed_with_
     t.publish(vec![sent.clone()]).await.expect("publish");
     // Two receives that end without settling (a crashing consumer).
     for attempt in 1..=2 {
-        let d = recv(&mut sub, Duration::from_secs(30))
-            .await
-            .expect("delivery");
+        let d = next(&mut sub, "delivery").await;
         assert_eq!(d.attempt, attempt, "attempt follows the receive count");
         drop(d);
     }
@@ -128,9 +125,7 @@ async fn a_message_never_settled_is_moved_by_the_redrive_policy_and_listed_with_
     // Listing leaves it there; replay brings it back to the group.
     assert_eq!(dlq.list(10).await.expect("list again").len(), 1);
     assert_eq!(dlq.replay(10).await.expect("replay"), 1);
-    let back = recv(&mut sub, Duration::from_secs(30))
-        .await
-        .expect("replayed");
+    let back = next(&mut sub, "replayed").await;
     assert_eq!(back.message.id, sent.id);
     assert_eq!(
         back.attempt, 1,
@@ -141,12 +136,8 @@ async fn a_message_never_settled_is_moved_by_the_redrive_policy_and_listed_with_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heartbeat_keeps_a_long_handler_message_invisible() {
-    let topic = fresh("heartbeat");
-    let Some(t) = transport(
-        "the_heartbeat_keeps_a_long_handler_message_invisible",
-        |c| c.with_visibility_timeout(Duration::from_secs(2)),
-    )
-    .await
+    let visibility = Duration::from_secs(2);
+    let Some((t, topic)) = setup("heartbeat", |c, _| c.with_visibility_timeout(visibility)).await
     else {
         return;
     };
@@ -154,9 +145,7 @@ async fn the_heartbeat_keeps_a_long_handler_message_invisible() {
     t.publish(vec![Message::new(&topic, "{}")])
         .await
         .expect("publish");
-    let d = recv(&mut busy, Duration::from_secs(30))
-        .await
-        .expect("delivery");
+    let d = next(&mut busy, "delivery").await;
     // A second member joins only now, so the message is the first one's.
     let mut other = member(&t, &topic).await;
     // Three visibility timeouts pass while the "handler" runs.
@@ -169,13 +158,7 @@ async fn the_heartbeat_keeps_a_long_handler_message_invisible() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_with_a_future_not_before_time_waits_for_it() {
-    let topic = fresh("notbefore");
-    let Some(t) = transport(
-        "a_message_with_a_future_not_before_time_waits_for_it",
-        |c| c,
-    )
-    .await
-    else {
+    let Some((t, topic)) = setup("notbefore", |c, _| c).await else {
         return;
     };
     let mut sub = member(&t, &topic).await;
@@ -185,9 +168,7 @@ async fn a_message_with_a_future_not_before_time_waits_for_it() {
     let started = Instant::now();
     let m = Message::new(&topic, "{}").with_header(headers::NOT_BEFORE, due.to_rfc3339());
     t.publish(vec![m.clone()]).await.expect("publish");
-    let d = recv(&mut sub, Duration::from_secs(30))
-        .await
-        .expect("delivery");
+    let d = next(&mut sub, "delivery").await;
     assert_eq!(d.message.id, m.id);
     assert!(
         started.elapsed() >= Duration::from_millis(2500),
@@ -199,19 +180,13 @@ async fn a_message_with_a_future_not_before_time_waits_for_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn referenced_topology_is_used_as_given_and_missing_pieces_are_clear_errors() {
-    let topic = fresh("referenced");
-    let Some(owner) = transport(
-        "referenced_topology_is_used_as_given_and_missing_pieces_are_clear_errors",
-        |c| c,
-    )
-    .await
-    else {
+    let Some((owner, topic)) = setup("referenced", |c, _| c).await else {
         return;
     };
     // Infrastructure made elsewhere.
     let url = owner.declare_group(&topic, "g").await.expect("declare");
     let arn = owner.topic_arn(&topic).await.expect("arn");
-    let t = transport("referenced", |c| {
+    let t = transport(|c| {
         c.with_create_topology(false)
             .with_topic_arn(&topic, &arn)
             .with_queue_url(&topic, "g", &url)
@@ -226,9 +201,7 @@ async fn referenced_topology_is_used_as_given_and_missing_pieces_are_clear_error
     t.publish(vec![m.clone()])
         .await
         .expect("publish to referenced topic");
-    let d = recv(&mut sub, Duration::from_secs(30))
-        .await
-        .expect("delivery");
+    let d = next(&mut sub, "delivery").await;
     assert_eq!(d.message.id, m.id);
     d.ack().await.expect("ack");
     let err = t
@@ -240,11 +213,7 @@ async fn referenced_topology_is_used_as_given_and_missing_pieces_are_clear_error
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_sqs_cannot_take_is_refused_clearly() {
-    let topic = fresh("refused");
-    let Some(t) = transport("what_sqs_cannot_take_is_refused_clearly", |c| {
-        c.with_direct_topic(&topic, "only")
-    })
-    .await
+    let Some((t, topic)) = setup("refused", |c, topic| c.with_direct_topic(topic, "only")).await
     else {
         return;
     };

@@ -1,15 +1,10 @@
 //! Analytics aggregation: hourly or daily buckets, recomputed idempotently.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
-use super::DomainError;
+use super::{DomainError, DomainStores};
 use crate::events::{AnalyticsAggregateJob, Granularity};
-use crate::store::{
-    AnalyticsBucket, AnalyticsStore, EmailLogStore, ReferralStore, RewardStore, TimeRange,
-    UserStore,
-};
+use crate::store::{AnalyticsBucket, TimeRange};
 
 /// Most buckets one job may compute (a year of hours).
 pub const MAX_BUCKETS: i64 = 24 * 366;
@@ -36,28 +31,15 @@ pub fn bucket_start(at: DateTime<Utc>, granularity: Granularity) -> DateTime<Utc
 /// bucket reads the same sources and replaces it, so it is idempotent.
 #[derive(Debug)]
 pub struct AnalyticsService {
-    users: Arc<dyn UserStore>,
-    referrals: Arc<dyn ReferralStore>,
-    rewards: Arc<dyn RewardStore>,
-    emails: Arc<dyn EmailLogStore>,
-    analytics: Arc<dyn AnalyticsStore>,
+    stores: DomainStores,
 }
 
 impl AnalyticsService {
-    /// A service over these stores.
-    pub fn new(
-        users: Arc<dyn UserStore>,
-        referrals: Arc<dyn ReferralStore>,
-        rewards: Arc<dyn RewardStore>,
-        emails: Arc<dyn EmailLogStore>,
-        analytics: Arc<dyn AnalyticsStore>,
-    ) -> Self {
+    /// A service over `stores` (it reads users, referrals, rewards and the
+    /// email log, and writes analytics buckets).
+    pub fn new(stores: &DomainStores) -> Self {
         Self {
-            users,
-            referrals,
-            rewards,
-            emails,
-            analytics,
+            stores: stores.clone(),
         }
     }
 
@@ -99,13 +81,13 @@ impl AnalyticsService {
                 campaign_id: job.campaign_id.clone(),
                 granularity: job.granularity,
                 start,
-                signups: self.users.count_signups(c, range).await?,
-                verifications: self.users.count_verifications(c, range).await?,
-                referrals: self.referrals.count_referrals(c, range).await?,
-                emails_sent: self.emails.count_sent(c, range).await?,
-                rewards_delivered: self.rewards.count_delivered(c, range).await?,
+                signups: self.stores.users.count_signups(c, range).await?,
+                verifications: self.stores.users.count_verifications(c, range).await?,
+                referrals: self.stores.referrals.count_referrals(c, range).await?,
+                emails_sent: self.stores.email_log.count_sent(c, range).await?,
+                rewards_delivered: self.stores.rewards.count_delivered(c, range).await?,
             };
-            self.analytics.upsert_bucket(bucket.clone()).await?;
+            self.stores.analytics.upsert_bucket(bucket.clone()).await?;
             written.push(bucket);
         }
         Ok(written)

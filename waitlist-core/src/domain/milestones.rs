@@ -1,10 +1,7 @@
 //! Campaign milestones: announced exactly once per threshold.
 
-use std::sync::Arc;
-
-use super::{DomainError, DomainEventPublisher};
+use super::{DomainError, DomainEventPublisher, DomainStores};
 use crate::events::CampaignMilestoneReached;
-use crate::store::{CampaignStore, UserStore};
 
 /// The milestone name of a participant threshold, e.g. `1000_participants`.
 pub fn milestone_name(threshold: u64) -> String {
@@ -21,21 +18,15 @@ pub fn milestone_name(threshold: u64) -> String {
 /// it once even if a crash between claim and publish led to a republish.
 #[derive(Debug)]
 pub struct MilestoneService {
-    campaigns: Arc<dyn CampaignStore>,
-    users: Arc<dyn UserStore>,
+    stores: DomainStores,
     publisher: DomainEventPublisher,
 }
 
 impl MilestoneService {
-    /// Announces through `publisher`.
-    pub fn new(
-        campaigns: Arc<dyn CampaignStore>,
-        users: Arc<dyn UserStore>,
-        publisher: DomainEventPublisher,
-    ) -> Self {
+    /// Reads campaigns and users from `stores`; announces through `publisher`.
+    pub fn new(stores: &DomainStores, publisher: DomainEventPublisher) -> Self {
         Self {
-            campaigns,
-            users,
+            stores: stores.clone(),
             publisher,
         }
     }
@@ -49,10 +40,10 @@ impl MilestoneService {
         &self,
         campaign_id: &str,
     ) -> Result<Vec<CampaignMilestoneReached>, DomainError> {
-        let Some(campaign) = self.campaigns.campaign(campaign_id).await? else {
+        let Some(campaign) = self.stores.campaigns.campaign(campaign_id).await? else {
             return Ok(Vec::new());
         };
-        let count = self.users.count_users(campaign_id).await?;
+        let count = self.stores.users.count_users(campaign_id).await?;
         let mut thresholds: Vec<u64> = campaign
             .milestones
             .iter()
@@ -64,6 +55,7 @@ impl MilestoneService {
         let mut reached = Vec::new();
         for threshold in thresholds {
             if !self
+                .stores
                 .campaigns
                 .claim_milestone(campaign_id, threshold)
                 .await?
@@ -80,7 +72,8 @@ impl MilestoneService {
                 .milestone_reached(&campaign.account_id, event.clone())
                 .await
             {
-                self.campaigns
+                self.stores
+                    .campaigns
                     .release_milestone(campaign_id, threshold)
                     .await?;
                 return Err(e.into());

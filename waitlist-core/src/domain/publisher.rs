@@ -36,9 +36,7 @@ impl PublishError {
     pub fn is_transient(&self) -> bool {
         match self {
             PublishError::Encode { .. } => false,
-            PublishError::Transport { source, .. } => {
-                source.is_transient() || matches!(source, crate::Error::Rejected(_))
-            }
+            PublishError::Transport { source, .. } => source.is_transient(),
         }
     }
 }

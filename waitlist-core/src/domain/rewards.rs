@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Clock, DomainError, DomainEventPublisher, EmailSend, EmailService, SystemClock};
+use super::{
+    Clock, DomainError, DomainEventPublisher, DomainStores, EmailSend, EmailService, SystemClock,
+};
 use crate::events::{EmailKind, RewardDeliveryMethod, RewardEarned};
 use crate::providers::{ProviderError, Recorder};
-use crate::store::{CampaignStore, DeliveryClaim, RewardStore, UserReward};
+use crate::store::{DeliveryClaim, UserReward};
 
 /// What a reward webhook receives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +67,7 @@ pub enum RewardDelivery {
 /// marked delivered is never delivered again.
 #[derive(Debug)]
 pub struct RewardService {
-    campaigns: Arc<dyn CampaignStore>,
-    rewards: Arc<dyn RewardStore>,
+    stores: DomainStores,
     email: Arc<EmailService>,
     webhook: Option<Arc<dyn RewardWebhook>>,
     publisher: Option<DomainEventPublisher>,
@@ -75,15 +76,11 @@ pub struct RewardService {
 }
 
 impl RewardService {
-    /// Delivers by email through `email`; no webhook, no publisher, 60 s lease.
-    pub fn new(
-        campaigns: Arc<dyn CampaignStore>,
-        rewards: Arc<dyn RewardStore>,
-        email: Arc<EmailService>,
-    ) -> Self {
+    /// Reads campaigns and rewards from `stores`; delivers by email through
+    /// `email`; no webhook, no publisher, 60 s lease.
+    pub fn new(stores: &DomainStores, email: Arc<EmailService>) -> Self {
         Self {
-            campaigns,
-            rewards,
+            stores: stores.clone(),
             email,
             webhook: None,
             publisher: None,
@@ -129,7 +126,7 @@ impl RewardService {
         user_id: &str,
         verified_referrals: u64,
     ) -> Result<Vec<UserReward>, DomainError> {
-        let Some(campaign) = self.campaigns.campaign(campaign_id).await? else {
+        let Some(campaign) = self.stores.campaigns.campaign(campaign_id).await? else {
             return Ok(Vec::new());
         };
         let mut granted = Vec::new();
@@ -139,6 +136,7 @@ impl RewardService {
             .filter(|r| verified_referrals >= r.verified_referrals)
         {
             let prefix = self
+                .stores
                 .rewards
                 .reward(campaign_id, &rule.reward_id)
                 .await?
@@ -154,7 +152,12 @@ impl RewardService {
                 format!("{prefix}-{suffix}"),
                 self.clock.now(),
             );
-            if self.rewards.grant_reward(user_reward.clone()).await? {
+            if self
+                .stores
+                .rewards
+                .grant_reward(user_reward.clone())
+                .await?
+            {
                 granted.push(user_reward);
             }
         }
@@ -183,6 +186,7 @@ impl RewardService {
         user_reward_id: &str,
     ) -> Result<EmailSend, DomainError> {
         let ur = self
+            .stores
             .rewards
             .user_reward(campaign_id, user_reward_id)
             .await?
@@ -192,6 +196,7 @@ impl RewardService {
 
     async fn email_for(&self, ur: &UserReward) -> Result<EmailSend, DomainError> {
         let name = self
+            .stores
             .rewards
             .reward(&ur.campaign_id, &ur.reward_id)
             .await?
@@ -224,6 +229,7 @@ impl RewardService {
         method: Option<RewardDeliveryMethod>,
     ) -> Result<RewardDelivery, DomainError> {
         let claim = self
+            .stores
             .rewards
             .claim_delivery(campaign_id, user_reward_id, self.clock.now(), self.lease)
             .await?;
@@ -235,6 +241,7 @@ impl RewardService {
         let method = match method {
             Some(m) => m,
             None => self
+                .stores
                 .rewards
                 .reward(campaign_id, &ur.reward_id)
                 .await?
@@ -258,13 +265,15 @@ impl RewardService {
         };
         match result {
             Ok(()) => {
-                self.rewards
+                self.stores
+                    .rewards
                     .complete_delivery(campaign_id, user_reward_id, self.clock.now())
                     .await?;
                 Ok(RewardDelivery::Delivered(method))
             }
             Err(error) => {
-                self.rewards
+                self.stores
+                    .rewards
                     .fail_delivery(campaign_id, user_reward_id, &error.to_string())
                     .await?;
                 Err(error)

@@ -3,16 +3,16 @@
 use std::sync::Arc;
 
 use super::{
-    default_email_templates, AnalyticsService, CampaignLock, DomainEventPublisher, EmailConfig,
-    EmailService, FraudConfig, FraudService, JobProducer, MemoryCampaignLock, MilestoneService,
-    PositionService, RewardService, RewardWebhook,
+    default_email_templates, AnalyticsService, CampaignLock, DomainError, DomainEventPublisher,
+    EmailConfig, EmailService, FraudConfig, FraudService, JobProducer, MemoryCampaignLock,
+    MilestoneService, PositionService, RewardService, RewardWebhook,
 };
 use crate::events::Topics;
 use crate::providers::EmailProvider;
 use crate::publish::EventPublisher;
 use crate::store::{
-    AnalyticsStore, CampaignStore, EmailLogStore, FraudSignalStore, MemoryStore, ReferralStore,
-    RewardStore, UserStore,
+    AnalyticsStore, CampaignStore, EmailLogStore, FraudSignalStore, MemoryStore, Referral,
+    ReferralStore, RewardStore, User, UserStore,
 };
 use crate::templates::{TemplateError, TemplateRenderer};
 
@@ -65,32 +65,55 @@ pub struct DomainStores {
     pub signals: Arc<dyn FraudSignalStore>,
 }
 
-/// A store that implements every store trait of the domain.
-pub trait AllStores:
-    CampaignStore
-    + UserStore
-    + ReferralStore
-    + RewardStore
-    + EmailLogStore
-    + AnalyticsStore
-    + FraudSignalStore
-    + 'static
-{
+/// Declares a trait that is exactly the sum of other traits (and `'static`),
+/// implemented for every type that implements them all.
+macro_rules! trait_sum {
+    ($(#[$doc:meta])* $name:ident: $($part:ident),+ $(,)?) => {
+        $(#[$doc])*
+        pub trait $name: $($part +)* 'static {}
+
+        impl<S> $name for S where S: $($part +)* 'static {}
+    };
 }
 
-impl<S> AllStores for S where
-    S: CampaignStore
-        + UserStore
-        + ReferralStore
-        + RewardStore
-        + EmailLogStore
-        + AnalyticsStore
-        + FraudSignalStore
-        + 'static
-{
-}
+trait_sum!(
+    /// A store that implements every store trait of the domain.
+    AllStores: CampaignStore, UserStore, ReferralStore, RewardStore, EmailLogStore,
+    AnalyticsStore, FraudSignalStore
+);
 
 impl DomainStores {
+    /// The user, or [`DomainError::NotFound`] (retried: the host may not have
+    /// committed it yet).
+    ///
+    /// # Errors
+    /// Not found; store errors.
+    pub async fn existing_user(
+        &self,
+        campaign_id: &str,
+        user_id: &str,
+    ) -> Result<User, DomainError> {
+        self.users
+            .user(campaign_id, user_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("user", user_id))
+    }
+
+    /// The referral, or [`DomainError::NotFound`].
+    ///
+    /// # Errors
+    /// Not found; store errors.
+    pub async fn existing_referral(
+        &self,
+        campaign_id: &str,
+        referral_id: &str,
+    ) -> Result<Referral, DomainError> {
+        self.referrals
+            .referral(campaign_id, referral_id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("referral", referral_id))
+    }
+
     /// Every store from `store`.
     pub fn from_one<S: AllStores>(store: Arc<S>) -> Self {
         Self {
@@ -179,12 +202,8 @@ impl DomainServicesBuilder {
             renderer,
             self.email,
         ));
-        let mut rewards = RewardService::new(
-            Arc::clone(&st.campaigns),
-            Arc::clone(&st.rewards),
-            Arc::clone(&email),
-        )
-        .with_publisher(events.clone());
+        let mut rewards =
+            RewardService::new(&st, Arc::clone(&email)).with_publisher(events.clone());
         if let Some(webhook) = self.webhook {
             rewards = rewards.with_webhook(webhook);
         }
@@ -192,32 +211,12 @@ impl DomainServicesBuilder {
             .lock
             .unwrap_or_else(|| Arc::new(MemoryCampaignLock::new()));
         Ok(DomainServices {
-            positions: Arc::new(PositionService::new(
-                Arc::clone(&st.campaigns),
-                Arc::clone(&st.users),
-                Arc::clone(&st.referrals),
-                lock,
-            )),
-            fraud: Arc::new(FraudService::new(
-                Arc::clone(&st.users),
-                Arc::clone(&st.referrals),
-                Arc::clone(&st.signals),
-                self.fraud,
-            )),
+            positions: Arc::new(PositionService::new(&st, lock)),
+            fraud: Arc::new(FraudService::new(&st, self.fraud)),
             rewards: Arc::new(rewards),
             email,
-            milestones: Arc::new(MilestoneService::new(
-                Arc::clone(&st.campaigns),
-                Arc::clone(&st.users),
-                events.clone(),
-            )),
-            analytics: Arc::new(AnalyticsService::new(
-                Arc::clone(&st.users),
-                Arc::clone(&st.referrals),
-                Arc::clone(&st.rewards),
-                Arc::clone(&st.email_log),
-                Arc::clone(&st.analytics),
-            )),
+            milestones: Arc::new(MilestoneService::new(&st, events.clone())),
+            analytics: Arc::new(AnalyticsService::new(&st)),
             campaigns: st.campaigns,
             users: st.users,
             referrals: st.referrals,

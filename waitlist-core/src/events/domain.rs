@@ -8,8 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EventData;
-
 /// `user.signed_up`: a user signed up for a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserSignedUp {
@@ -21,17 +19,7 @@ pub struct UserSignedUp {
     pub email: String,
 }
 
-impl EventData for UserSignedUp {
-    const TYPES: &'static [&'static str] = &["user.signed_up"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-
-    fn user_id(&self) -> Option<&str> {
-        Some(&self.user_id)
-    }
-}
+event_data!(UserSignedUp, "user.signed_up", user = user_id);
 
 /// `user.verified`: a user verified their email address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,17 +32,7 @@ pub struct UserVerified {
     pub email: String,
 }
 
-impl EventData for UserVerified {
-    const TYPES: &'static [&'static str] = &["user.verified"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-
-    fn user_id(&self) -> Option<&str> {
-        Some(&self.user_id)
-    }
-}
+event_data!(UserVerified, "user.verified", user = user_id);
 
 /// `referral.created`: a referred user signed up through a referrer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,17 +47,7 @@ pub struct ReferralCreated {
     pub campaign_id: String,
 }
 
-impl EventData for ReferralCreated {
-    const TYPES: &'static [&'static str] = &["referral.created"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-
-    fn user_id(&self) -> Option<&str> {
-        Some(&self.referrer_id)
-    }
-}
+event_data!(ReferralCreated, "referral.created", user = referrer_id);
 
 /// `referral.verified`: a referral was verified; the referrer moves up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,17 +64,7 @@ pub struct ReferralVerified {
     pub points_per_referral: i64,
 }
 
-impl EventData for ReferralVerified {
-    const TYPES: &'static [&'static str] = &["referral.verified"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-
-    fn user_id(&self) -> Option<&str> {
-        Some(&self.referrer_id)
-    }
-}
+event_data!(ReferralVerified, "referral.verified", user = referrer_id);
 
 /// `reward.earned`: a user earned a reward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,17 +79,7 @@ pub struct RewardEarned {
     pub reward_id: String,
 }
 
-impl EventData for RewardEarned {
-    const TYPES: &'static [&'static str] = &["reward.earned"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-
-    fn user_id(&self) -> Option<&str> {
-        Some(&self.user_id)
-    }
-}
+event_data!(RewardEarned, "reward.earned", user = user_id);
 
 /// `campaign.milestone_reached`: a campaign reached a milestone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,10 +92,4 @@ pub struct CampaignMilestoneReached {
     pub participant_count: u64,
 }
 
-impl EventData for CampaignMilestoneReached {
-    const TYPES: &'static [&'static str] = &["campaign.milestone_reached"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-}
+event_data!(CampaignMilestoneReached, "campaign.milestone_reached");

@@ -150,13 +150,7 @@ pub struct PositionRecalculateJob {
     pub points_per_referral: i64,
 }
 
-impl EventData for PositionRecalculateJob {
-    const TYPES: &'static [&'static str] = &["job.position.recalculate"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-}
+event_data!(PositionRecalculateJob, "job.position.recalculate");
 
 /// How a reward is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -184,17 +178,7 @@ pub struct RewardDeliverJob {
     pub method: Option<RewardDeliveryMethod>,
 }
 
-impl EventData for RewardDeliverJob {
-    const TYPES: &'static [&'static str] = &["job.reward.deliver"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-
-    fn user_id(&self) -> Option<&str> {
-        Some(&self.user_id)
-    }
-}
+event_data!(RewardDeliverJob, "job.reward.deliver", user = user_id);
 
 /// `job.fraud.detect`: run fraud checks on a signup or a referral.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,17 +192,7 @@ pub struct FraudDetectJob {
     pub referral_id: Option<String>,
 }
 
-impl EventData for FraudDetectJob {
-    const TYPES: &'static [&'static str] = &["job.fraud.detect"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-
-    fn user_id(&self) -> Option<&str> {
-        Some(&self.user_id)
-    }
-}
+event_data!(FraudDetectJob, "job.fraud.detect", user = user_id);
 
 /// The time bucket of an analytics aggregation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -243,13 +217,7 @@ pub struct AnalyticsAggregateJob {
     pub end_time: DateTime<Utc>,
 }
 
-impl EventData for AnalyticsAggregateJob {
-    const TYPES: &'static [&'static str] = &["job.analytics.aggregate"];
-
-    fn campaign_id(&self) -> Option<&str> {
-        Some(&self.campaign_id)
-    }
-}
+event_data!(AnalyticsAggregateJob, "job.analytics.aggregate");
 
 #[cfg(test)]
 mod tests {

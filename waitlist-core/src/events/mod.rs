@@ -13,6 +13,26 @@
 //! Unknown fields are ignored when decoding, at every level, so producers may
 //! add fields without breaking consumers.
 
+/// Implements [`EventData`] for a payload with one type name whose campaign
+/// is its `campaign_id` field and, with `user = field`, whose user is that
+/// field.
+macro_rules! event_data {
+    ($ty:ident, $name:literal $(, user = $user:ident)?) => {
+        impl $crate::events::EventData for $ty {
+            const TYPES: &'static [&'static str] = &[$name];
+
+            fn campaign_id(&self) -> Option<&str> {
+                Some(&self.campaign_id)
+            }
+            $(
+                fn user_id(&self) -> Option<&str> {
+                    Some(&self.$user)
+                }
+            )?
+        }
+    };
+}
+
 mod envelope;
 
 pub use envelope::*;

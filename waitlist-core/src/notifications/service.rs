@@ -14,7 +14,7 @@ use crate::{Queue, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotificationConfig {
     /// Send retries: the first attempt and 3 retries after 2 s, 4 s and 6 s
-    /// (`RetryPolicy::linear(4, 2 s, 2 s, 60 s)`), then `failed` and the
+    /// (`RetryPolicy::linear(4, 2 s)` capped at 60 s), then `failed` and the
     /// dead-letter queue. Permanent provider errors fail at once.
     pub retry: RetryPolicy,
     /// Workers per channel group (10).
@@ -26,12 +26,8 @@ pub struct NotificationConfig {
 impl Default for NotificationConfig {
     fn default() -> Self {
         Self {
-            retry: RetryPolicy::linear(
-                4,
-                Duration::from_secs(2),
-                Duration::from_secs(2),
-                Duration::from_secs(60),
-            ),
+            retry: RetryPolicy::linear(4, Duration::from_secs(2))
+                .with_max_delay(Duration::from_secs(60)),
             workers: 10,
             group_prefix: "notification-workers".to_owned(),
         }

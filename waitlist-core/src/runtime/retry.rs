@@ -68,11 +68,18 @@ impl RetryPolicy {
         }
     }
 
-    /// Linear backoff: `initial`, `initial + step`, ... capped at `max`, no jitter.
-    pub fn linear(max_attempts: u32, initial: Duration, step: Duration, max: Duration) -> Self {
+    /// Linear backoff: `step`, `2 × step`, `3 × step`, ... capped at 5 min
+    /// ([`with_first_delay`](Self::with_first_delay) and
+    /// [`with_max_delay`](Self::with_max_delay) change the start and the cap),
+    /// no jitter.
+    pub fn linear(max_attempts: u32, step: Duration) -> Self {
         Self {
             max_attempts: max_attempts.max(1),
-            backoff: Backoff::Linear { initial, step, max },
+            backoff: Backoff::Linear {
+                initial: step,
+                step,
+                max: Duration::from_secs(300),
+            },
             jitter: 0.0,
         }
     }
@@ -84,6 +91,25 @@ impl RetryPolicy {
             backoff: Backoff::Fixed(delay),
             jitter: 0.0,
         }
+    }
+
+    /// Sets the delay after the first failure (of a fixed policy: every delay).
+    pub fn with_first_delay(mut self, first: Duration) -> Self {
+        match &mut self.backoff {
+            Backoff::Fixed(d) => *d = first,
+            Backoff::Linear { initial, .. } | Backoff::Exponential { initial, .. } => {
+                *initial = first;
+            }
+        }
+        self
+    }
+
+    /// Caps the delay of a growing backoff (a fixed one keeps its delay).
+    pub fn with_max_delay(mut self, cap: Duration) -> Self {
+        if let Backoff::Linear { max, .. } | Backoff::Exponential { max, .. } = &mut self.backoff {
+            *max = cap;
+        }
+        self
     }
 
     /// Sets the jitter fraction (clamped to `[0, 1]`).
@@ -154,14 +180,23 @@ mod tests {
     #[test]
     fn linear_matches_the_notification_schedule() {
         // 2 s, 4 s, 6 s as in the notification document.
-        let p = RetryPolicy::linear(
-            4,
-            Duration::from_secs(2),
-            Duration::from_secs(2),
-            Duration::from_secs(60),
-        );
+        let p =
+            RetryPolicy::linear(4, Duration::from_secs(2)).with_max_delay(Duration::from_secs(60));
         let delays: Vec<_> = (1..=3).map(|a| p.base_delay(a).as_secs()).collect();
         assert_eq!(delays, vec![2, 4, 6]);
+    }
+
+    #[test]
+    fn linear_starts_where_told_and_stops_at_its_cap() {
+        let p = RetryPolicy::linear(10, Duration::from_secs(2))
+            .with_first_delay(Duration::from_secs(5))
+            .with_max_delay(Duration::from_secs(10));
+        let delays: Vec<_> = (1..=5).map(|a| p.base_delay(a).as_secs()).collect();
+        assert_eq!(delays, vec![5, 7, 9, 10, 10]);
+        assert_eq!(
+            RetryPolicy::linear(3, Duration::from_secs(100)).base_delay(9),
+            Duration::from_secs(300)
+        );
     }
 
     #[test]

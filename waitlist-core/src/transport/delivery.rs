@@ -124,7 +124,7 @@ impl Delivery {
                 error: Error::Unavailable(format!(
                     "{op} of message {} did not complete within {limit:?}; the broker redelivers it",
                     self.message.id
-                )),
+                ).into()),
                 delivery: self,
             }),
         }

@@ -2,7 +2,7 @@
 //!
 //! - [`WaitroomService`]: users join the FIFO queue of a ticketed event
 //!   ([`QueueStore`]), leave it, and are admitted to checkout while a slot
-//!   is free ([`WaitroomConfig::checkout_slots`]). Admission signs a
+//!   is free ([`WaitroomBuilder::checkout_slots`]). Admission signs a
 //!   [`CheckoutTokenSigner`] token valid for 15 minutes and publishes
 //!   `QUEUE_READY`; joining and leaving publish `QUEUE_JOINED` and
 //!   `QUEUE_LEFT` ([`QueueEventProducer`], keyed by `event_id`). A publish
@@ -29,6 +29,6 @@ pub use inventory::{Inventory, InventoryError, RecordingInventory, ReleasedOrder
 pub use memory::MemoryWaitroomStore;
 pub use model::{Session, SessionStatus, WaitroomError};
 pub use producer::QueueEventProducer;
-pub use service::{Joined, WaitroomConfig, WaitroomService};
+pub use service::{Joined, WaitroomBuilder, WaitroomConfig, WaitroomService};
 pub use store::{QueueStore, SessionStore};
 pub use token::{CheckoutClaims, CheckoutTokenSigner, TokenError, DEFAULT_CHECKOUT_WINDOW};

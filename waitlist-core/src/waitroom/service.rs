@@ -25,6 +25,39 @@ impl Default for WaitroomConfig {
     }
 }
 
+/// Builds a [`WaitroomService`]; from [`WaitroomService::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct WaitroomBuilder {
+    service: WaitroomService,
+}
+
+impl WaitroomBuilder {
+    /// Publishes the queue events (`QUEUE_JOINED`, `QUEUE_READY`,
+    /// `QUEUE_LEFT`) through `publisher`.
+    pub fn publisher(mut self, publisher: crate::publish::EventPublisher) -> Self {
+        self.service.producer = Some(QueueEventProducer::new(publisher));
+        self
+    }
+
+    /// Keeps the sessions in `sessions` instead of the store given first.
+    pub fn session_store(mut self, sessions: Arc<dyn SessionStore>) -> Self {
+        self.service.sessions = sessions;
+        self
+    }
+
+    /// Sessions of one event in checkout at once (default 100).
+    pub fn checkout_slots(mut self, slots: usize) -> Self {
+        self.service.config.checkout_slots = slots;
+        self
+    }
+
+    /// The waiting room.
+    pub fn build(self) -> WaitroomService {
+        self.service
+    }
+}
+
 /// A session that joined and its position (1 for the head).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Joined {
@@ -48,21 +81,21 @@ pub struct WaitroomService {
 }
 
 impl WaitroomService {
-    /// A waiting room on these stores, signing checkout tokens with `signer`;
-    /// `producer` publishes the queue events (none: nothing is published).
-    pub fn new(
-        sessions: Arc<dyn SessionStore>,
-        queue: Arc<dyn QueueStore>,
-        producer: Option<QueueEventProducer>,
-        signer: CheckoutTokenSigner,
-        config: WaitroomConfig,
-    ) -> Self {
-        Self {
-            sessions,
-            queue,
-            producer,
-            signer,
-            config,
+    /// Starts a waiting room on `store` (its sessions and its queues),
+    /// signing checkout tokens with `signer`; nothing is published until
+    /// [`WaitroomBuilder::publisher`] is set.
+    pub fn builder<S>(store: Arc<S>, signer: CheckoutTokenSigner) -> WaitroomBuilder
+    where
+        S: SessionStore + QueueStore + 'static,
+    {
+        WaitroomBuilder {
+            service: Self {
+                sessions: store.clone(),
+                queue: store,
+                producer: None,
+                signer,
+                config: WaitroomConfig::default(),
+            },
         }
     }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use waitlist_core::conformance::Harness;
-use waitlist_core::Publisher;
+use waitlist_core::runtime::{ConsumerGroup, RunningGroup};
+use waitlist_core::{Publisher, Queue};
 use waitlist_transport_amqp::{AmqpConfig, AmqpTransport};
 
 /// Configuration for tests: `AMQP_URL` or the local broker, test prefix.
@@ -27,6 +28,30 @@ pub async fn transport() -> Option<AmqpTransport> {
         .shutdown()
         .await;
     AmqpTransport::connect(config()).await.ok()
+}
+
+/// Reports the running test as skipped, or fails it under
+/// `WAITLIST_REQUIRE_BROKERS=1`: [`Harness::missing_broker`] with the name
+/// of the test, which libtest gives the thread running it (so call this
+/// from the test's body, not from a spawned task).
+pub fn missing_broker() {
+    Harness::missing_broker(std::thread::current().name().unwrap_or("a test"));
+}
+
+/// A transport on the test broker and a fresh topic name `{what}-…`, or
+/// `None` (reported by [`missing_broker`]) when the broker does not answer.
+pub async fn setup(what: &str) -> Option<(AmqpTransport, String)> {
+    let Some(t) = transport().await else {
+        missing_broker();
+        return None;
+    };
+    Some((t, format!("{what}-{}", uuid::Uuid::new_v4().simple())))
+}
+
+/// Starts `group` on `t`, panicking if it cannot.
+pub async fn start(t: &AmqpTransport, group: ConsumerGroup) -> RunningGroup {
+    let queue: Arc<dyn Queue> = Arc::new(t.clone());
+    group.start(queue).await.expect("start the consumer group")
 }
 
 /// The conformance harness on the local broker.

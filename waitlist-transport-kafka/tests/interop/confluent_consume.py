@@ -3,11 +3,14 @@ the topic) and prints it as JSON (key, headers, body).
 
 usage: confluent_consume.py BROKERS TOPIC GROUP
 """
-import json
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ for kafka_interop.py in the tree
+
 from confluent_kafka import Consumer
+
+from kafka_interop import print_record
 
 brokers, topic, group = sys.argv[1:4]
 consumer = Consumer({
@@ -32,12 +35,5 @@ if msg is None:
     consumer.close()
     sys.exit("no record in " + topic)
 consumer.commit(message=msg, asynchronous=False)
-headers = {k: (v.decode("utf-8") if v is not None else None) for k, v in (msg.headers() or [])}
-print(json.dumps({
-    "key": msg.key().decode("utf-8") if msg.key() is not None else None,
-    "headers": headers,
-    "body": msg.value().decode("utf-8"),
-    "partition": msg.partition(),
-    "offset": msg.offset(),
-}))
+print_record(msg.key(), msg.headers(), msg.value(), msg.partition(), msg.offset())
 consumer.close()

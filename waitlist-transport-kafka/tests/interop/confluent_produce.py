@@ -7,7 +7,11 @@ does not serve a fetch that starts inside a record batch.
 """
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ for kafka_interop.py in the tree
+
 from confluent_kafka import Producer
+
+from kafka_interop import produced
 
 brokers, topic, message_id, key, body = sys.argv[1:6]
 errors = []
@@ -25,18 +29,7 @@ producer = Producer({
     "linger.ms": 0,
     "batch.num.messages": 1,
 })
-producer.produce(
-    topic,
-    key=key.encode("utf-8"),
-    value=body.encode("utf-8"),
-    headers=[
-        ("waitlist-id", message_id.encode("utf-8")),
-        ("waitlist-event-type", b"user.signed_up"),
-        ("content-type", b"application/json"),
-        ("x-origin", b"confluent-kafka"),
-    ],
-    on_delivery=delivered,
-)
+producer.produce(topic, **produced(message_id, key, body, "confluent-kafka"), on_delivery=delivered)
 if producer.flush(20) != 0:
     sys.exit("record not delivered within 20 s")
 if errors:

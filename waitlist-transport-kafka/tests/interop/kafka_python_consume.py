@@ -3,11 +3,14 @@ topic) and prints it as JSON (key, headers, body).
 
 usage: kafka_python_consume.py BROKERS TOPIC GROUP
 """
-import json
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ for kafka_interop.py in the tree
+
 from kafka import KafkaConsumer
+
+from kafka_interop import KAFKA_PYTHON_API_VERSION, print_record
 
 brokers, topic, group = sys.argv[1:4]
 consumer = KafkaConsumer(
@@ -16,9 +19,7 @@ consumer = KafkaConsumer(
     group_id=group,
     auto_offset_reset="earliest",
     enable_auto_commit=False,
-    # Pinned rather than probed: the request versions used do not depend on
-    # what the broker advertises.
-    api_version=(2, 8, 0),
+    api_version=KAFKA_PYTHON_API_VERSION,
 )
 deadline = time.time() + 30
 msg = None
@@ -31,12 +32,5 @@ if msg is None:
     consumer.close()
     sys.exit("no record in " + topic)
 consumer.commit()
-headers = {k: (v.decode("utf-8") if v is not None else None) for k, v in (msg.headers or [])}
-print(json.dumps({
-    "key": msg.key.decode("utf-8") if msg.key is not None else None,
-    "headers": headers,
-    "body": msg.value.decode("utf-8"),
-    "partition": msg.partition,
-    "offset": msg.offset,
-}))
+print_record(msg.key, msg.headers, msg.value, msg.partition, msg.offset)
 consumer.close()

@@ -8,28 +8,20 @@ starts inside a record batch.
 """
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ for kafka_interop.py in the tree
+
 from kafka import KafkaProducer
+
+from kafka_interop import KAFKA_PYTHON_API_VERSION, produced
 
 brokers, topic, message_id, key, body = sys.argv[1:6]
 producer = KafkaProducer(
     bootstrap_servers=brokers.split(","),
     acks="all",
     linger_ms=0,
-    # Pinned rather than probed: the request versions used do not depend on
-    # what the broker advertises.
-    api_version=(2, 8, 0),
+    api_version=KAFKA_PYTHON_API_VERSION,
 )
-future = producer.send(
-    topic,
-    key=key.encode("utf-8"),
-    value=body.encode("utf-8"),
-    headers=[
-        ("waitlist-id", message_id.encode("utf-8")),
-        ("waitlist-event-type", b"user.signed_up"),
-        ("content-type", b"application/json"),
-        ("x-origin", b"kafka-python"),
-    ],
-)
+future = producer.send(topic, **produced(message_id, key, body, "kafka-python"))
 producer.flush(20)
 future.get(timeout=20)
 producer.close(5)

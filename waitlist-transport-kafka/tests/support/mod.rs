@@ -17,19 +17,11 @@ type Job = Box<dyn FnOnce(&Cluster) + Send>;
 
 /// A mock cluster on a thread of its own (the mock API is not thread-safe);
 /// it lives for the rest of the test process.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Mock {
     /// Bootstrap servers.
     pub brokers: String,
     jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for Mock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mock")
-            .field("brokers", &self.brokers)
-            .finish()
-    }
 }
 
 impl Mock {
@@ -88,8 +80,16 @@ impl TopicCreator for MockTopics {
                     _ => Ok(()),
                 })
         })
-        .map_err(waitlist_core::Error::Rejected)
+        .map_err(|e| waitlist_core::Error::Rejected(e.into()))
     }
+}
+
+/// Reports the running test as skipped, or fails it under
+/// `WAITLIST_REQUIRE_BROKERS=1`: [`Harness::missing_broker`] with the name
+/// of the test, which libtest gives the thread running it (so call this
+/// from the test's body, not from a spawned task).
+pub fn missing_broker() {
+    Harness::missing_broker(std::thread::current().name().unwrap_or("a test"));
 }
 
 /// A transport on `mock` with the test settings.
@@ -154,8 +154,9 @@ pub async fn mock_harness() -> Option<Harness> {
     ))
 }
 
-/// The conformance harness on the real broker, or `None` if it is down.
-pub async fn broker_harness() -> Option<Harness> {
+/// Test settings on the real broker at `KAFKA_BROKERS`, or `None` if it is
+/// down.
+pub async fn broker_config() -> Option<KafkaConfig> {
     let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let addr = brokers.split(',').next()?.to_owned();
     tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
@@ -169,5 +170,18 @@ pub async fn broker_harness() -> Option<Harness> {
     // batch keeps every offset at a batch start on this broker.
     c.producer_properties
         .insert("batch.num.messages".into(), "1".into());
-    Some(harness_on(c, None, "tansu"))
+    Some(c)
+}
+
+/// A transport on the real broker with [`broker_config`], or `None` if it
+/// is down.
+pub async fn broker_transport() -> Option<KafkaTransport> {
+    let c = broker_config().await?;
+    init_logs();
+    Some(KafkaTransport::new(c).expect("transport"))
+}
+
+/// The conformance harness on the real broker, or `None` if it is down.
+pub async fn broker_harness() -> Option<Harness> {
+    Some(harness_on(broker_config().await?, None, "tansu"))
 }

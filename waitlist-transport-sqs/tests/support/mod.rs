@@ -41,6 +41,14 @@ pub async fn config(kind: QueueKind) -> SqsConfig {
         .with_prefix("wl-test-")
 }
 
+/// Reports the running test as skipped, or fails it under
+/// `WAITLIST_REQUIRE_BROKERS=1`: [`Harness::missing_broker`] with the name
+/// of the test, which libtest gives the thread running it (so call this
+/// from the test's body, not from a spawned task).
+pub fn missing_broker() {
+    Harness::missing_broker(std::thread::current().name().unwrap_or("a test"));
+}
+
 /// A transport on the emulator, or `None` when it does not answer.
 pub async fn transport(kind: QueueKind) -> Option<SqsTransport> {
     let t = SqsTransport::connect(config(kind).await).await.ok()?;

@@ -4,10 +4,8 @@ use std::sync::Arc;
 
 use super::checks::{bot, fake_email, over_limit, self_referral};
 use super::{combine, CheckKind, CheckResult, Decision, FraudConfig, FraudReport};
-use crate::domain::{Clock, DomainError, SystemClock};
-use crate::store::{
-    FraudSignal, FraudSignalStore, ReferralStatus, ReferralStore, SignalKind, User, UserStore,
-};
+use crate::domain::{Clock, DomainError, DomainStores, SystemClock};
+use crate::store::{FraudSignal, ReferralStatus, SignalKind, User};
 
 /// What checking a referral did.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,25 +23,17 @@ pub struct ReferralCheck {
 /// referrals.
 #[derive(Debug)]
 pub struct FraudService {
-    users: Arc<dyn UserStore>,
-    referrals: Arc<dyn ReferralStore>,
-    signals: Arc<dyn FraudSignalStore>,
+    stores: DomainStores,
     config: FraudConfig,
     clock: Arc<dyn Clock>,
 }
 
 impl FraudService {
-    /// A service with `config` over these stores.
-    pub fn new(
-        users: Arc<dyn UserStore>,
-        referrals: Arc<dyn ReferralStore>,
-        signals: Arc<dyn FraudSignalStore>,
-        config: FraudConfig,
-    ) -> Self {
+    /// A service with `config` over `stores` (users, referrals and fraud
+    /// signals).
+    pub fn new(stores: &DomainStores, config: FraudConfig) -> Self {
         Self {
-            users,
-            referrals,
-            signals,
+            stores: stores.clone(),
             config,
             clock: Arc::new(SystemClock),
         }
@@ -58,13 +48,6 @@ impl FraudService {
     /// The configuration.
     pub fn config(&self) -> &FraudConfig {
         &self.config
-    }
-
-    async fn load_user(&self, campaign_id: &str, user_id: &str) -> Result<User, DomainError> {
-        self.users
-            .user(campaign_id, user_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("user", user_id))
     }
 
     /// Records the user's IP and device and checks both for duplicates.
@@ -102,6 +85,7 @@ impl FraudService {
                 at: user.created_at,
             };
             let others = self
+                .stores
                 .signals
                 .record_signal(signal, c.duplicate_window)
                 .await?;
@@ -141,7 +125,7 @@ impl FraudService {
         campaign_id: &str,
         user_id: &str,
     ) -> Result<FraudReport, DomainError> {
-        let user = self.load_user(campaign_id, user_id).await?;
+        let user = self.stores.existing_user(campaign_id, user_id).await?;
         let mut checks = vec![
             fake_email(&user.email, &self.config),
             bot(&user, &self.config),
@@ -161,12 +145,17 @@ impl FraudService {
         referral_id: &str,
     ) -> Result<ReferralCheck, DomainError> {
         let referral = self
-            .referrals
-            .referral(campaign_id, referral_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("referral", referral_id))?;
-        let referrer = self.load_user(campaign_id, &referral.referrer_id).await?;
-        let referred = self.load_user(campaign_id, &referral.referred_id).await?;
+            .stores
+            .existing_referral(campaign_id, referral_id)
+            .await?;
+        let referrer = self
+            .stores
+            .existing_user(campaign_id, &referral.referrer_id)
+            .await?;
+        let referred = self
+            .stores
+            .existing_user(campaign_id, &referral.referred_id)
+            .await?;
         let c = &self.config;
         let velocity_signal = FraudSignal {
             campaign_id: campaign_id.to_owned(),
@@ -176,6 +165,7 @@ impl FraudService {
             at: referral.created_at,
         };
         let earlier = self
+            .stores
             .signals
             .record_signal(velocity_signal, c.velocity_window)
             .await?;
@@ -196,6 +186,7 @@ impl FraudService {
         let mut uncounted = false;
         if report.decision == Decision::Block {
             let previous = self
+                .stores
                 .referrals
                 .set_referral_status(
                     campaign_id,

@@ -4,10 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{CampaignLock, PositionIndex};
-use crate::domain::{Clock, DomainError, SystemClock};
-use crate::store::{
-    CampaignStore, PositionChange, ReferralStatus, ReferralStore, Standing, UserStore,
-};
+use crate::domain::{Clock, DomainError, DomainStores, SystemClock};
+use crate::store::{PositionChange, ReferralStatus, Standing};
 use crate::sync::lock;
 
 /// What verifying a referral did.
@@ -44,9 +42,7 @@ pub struct Recalculation {
 /// database stay correct.
 #[derive(Debug)]
 pub struct PositionService {
-    campaigns: Arc<dyn CampaignStore>,
-    users: Arc<dyn UserStore>,
-    referrals: Arc<dyn ReferralStore>,
+    stores: DomainStores,
     lock: Arc<dyn CampaignLock>,
     clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<String, PositionIndex>>,
@@ -54,17 +50,11 @@ pub struct PositionService {
 }
 
 impl PositionService {
-    /// A service over these stores and lock, caching up to 64 campaigns.
-    pub fn new(
-        campaigns: Arc<dyn CampaignStore>,
-        users: Arc<dyn UserStore>,
-        referrals: Arc<dyn ReferralStore>,
-        lock: Arc<dyn CampaignLock>,
-    ) -> Self {
+    /// A service over `stores` (campaigns, users, referrals) and `lock`,
+    /// caching up to 64 campaigns.
+    pub fn new(stores: &DomainStores, lock: Arc<dyn CampaignLock>) -> Self {
         Self {
-            campaigns,
-            users,
-            referrals,
+            stores: stores.clone(),
             lock,
             clock: Arc::new(SystemClock),
             cache: Mutex::default(),
@@ -86,6 +76,7 @@ impl PositionService {
 
     async fn points(&self, campaign_id: &str, fallback: i64) -> Result<i64, DomainError> {
         Ok(self
+            .stores
             .campaigns
             .campaign(campaign_id)
             .await?
@@ -116,7 +107,7 @@ impl PositionService {
         campaign_id: &str,
         points: i64,
     ) -> Result<(PositionIndex, Recalculation), DomainError> {
-        let standings = self.users.standings(campaign_id).await?;
+        let standings = self.stores.users.standings(campaign_id).await?;
         let stored: HashMap<String, Option<u64>> = standings
             .iter()
             .map(|s| (s.user_id.clone(), s.position))
@@ -136,7 +127,10 @@ impl PositionService {
             }
         }
         if !writes.is_empty() {
-            self.users.save_positions(campaign_id, &writes).await?;
+            self.stores
+                .users
+                .save_positions(campaign_id, &writes)
+                .await?;
         }
         let users = index.len();
         Ok((index, Recalculation { users, changed }))
@@ -157,8 +151,9 @@ impl PositionService {
         self.take_cached(campaign_id);
         let points = match points {
             Some(p) => {
-                if self.campaigns.campaign(campaign_id).await?.is_some() {
-                    self.campaigns
+                if self.stores.campaigns.campaign(campaign_id).await?.is_some() {
+                    self.stores
+                        .campaigns
                         .set_points_per_referral(campaign_id, p)
                         .await?;
                 }
@@ -180,7 +175,7 @@ impl PositionService {
         stored_referrals: u64,
     ) -> Result<PositionIndex, DomainError> {
         if let Some(index) = self.take_cached(campaign_id) {
-            let users = self.users.count_users(campaign_id).await?;
+            let users = self.stores.users.count_users(campaign_id).await?;
             if index.points_per_referral() == points
                 && index.len() as u64 == users
                 && index.verified_referrals(user_id) == Some(stored_referrals)
@@ -214,18 +209,19 @@ impl PositionService {
         user_id: &str,
         fallback_points: i64,
     ) -> Result<(u64, PositionChange), DomainError> {
-        let user = self
-            .users
-            .user(campaign_id, user_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("user", user_id))?;
+        let user = self.stores.existing_user(campaign_id, user_id).await?;
         let points = self.points(campaign_id, fallback_points).await?;
         let mut index = self
             .index_for(campaign_id, points, user_id, user.verified_referrals)
             .await?;
-        let count = self.referrals.count_verified(campaign_id, user_id).await?;
+        let count = self
+            .stores
+            .referrals
+            .count_verified(campaign_id, user_id)
+            .await?;
         if count != user.verified_referrals {
-            self.users
+            self.stores
+                .users
                 .set_verified_referrals(campaign_id, user_id, count)
                 .await?;
         }
@@ -233,12 +229,16 @@ impl PositionService {
             .set_verified_referrals(user_id, count)
             .ok_or_else(|| DomainError::not_found("user", user_id))?;
         if change.old_position != change.new_position {
-            self.users
+            self.stores
+                .users
                 .apply_position_change(campaign_id, &change)
                 .await?;
         } else if user.position != Some(change.new_position) {
             let write = [(user_id.to_owned(), change.new_position)];
-            self.users.save_positions(campaign_id, &write).await?;
+            self.stores
+                .users
+                .save_positions(campaign_id, &write)
+                .await?;
         }
         self.put_cached(campaign_id, index);
         Ok((count, change))
@@ -259,11 +259,11 @@ impl PositionService {
     ) -> Result<ReferralVerification, DomainError> {
         let _guard = self.lock.lock(campaign_id).await?;
         let referral = self
-            .referrals
-            .referral(campaign_id, referral_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("referral", referral_id))?;
+            .stores
+            .existing_referral(campaign_id, referral_id)
+            .await?;
         let previous = self
+            .stores
             .referrals
             .set_referral_status(
                 campaign_id,
@@ -295,13 +295,9 @@ impl PositionService {
         user_id: &str,
     ) -> Result<PositionChange, DomainError> {
         let _guard = self.lock.lock(campaign_id).await?;
-        let user = self
-            .users
-            .user(campaign_id, user_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("user", user_id))?;
+        let user = self.stores.existing_user(campaign_id, user_id).await?;
         let points = self.points(campaign_id, 1).await?;
-        let users = self.users.count_users(campaign_id).await?;
+        let users = self.stores.users.count_users(campaign_id).await?;
         let cached = self.take_cached(campaign_id).filter(|index| {
             index.points_per_referral() == points
                 && index.len() as u64 + 1 == users
@@ -333,7 +329,8 @@ impl PositionService {
             new_position: change.new_position,
             user_id: change.user_id.clone(),
         };
-        self.users
+        self.stores
+            .users
             .apply_position_change(campaign_id, &newcomer)
             .await?;
         self.put_cached(campaign_id, index);
@@ -357,6 +354,7 @@ impl PositionService {
         match cached {
             Some(Some(p)) => Ok(Some(p)),
             _ => Ok(self
+                .stores
                 .users
                 .user(campaign_id, user_id)
                 .await?

@@ -37,6 +37,15 @@ struct State {
     buckets: BTreeMap<(String, u8, DateTime<Utc>), AnalyticsBucket>,
 }
 
+impl State {
+    fn user_mut(&mut self, campaign_id: &str, user_id: &str) -> StoreResult<&mut User> {
+        self.users
+            .get_mut(campaign_id)
+            .and_then(|m| m.get_mut(user_id))
+            .ok_or_else(|| StoreError::not_found("user", user_id))
+    }
+}
+
 /// Every store trait in memory, behind one mutex; cheap to share in an `Arc`.
 ///
 /// Fraud signals live in a [`MemoryFraudSignals`] with bounded memory.
@@ -180,11 +189,7 @@ impl UserStore for MemoryStore {
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let mut state = self.lock();
-        let user = state
-            .users
-            .get_mut(campaign_id)
-            .and_then(|m| m.get_mut(user_id))
-            .ok_or_else(|| StoreError::not_found("user", user_id))?;
+        let user = state.user_mut(campaign_id, user_id)?;
         if user.verified_at.is_some() {
             return Ok(false);
         }
@@ -199,11 +204,7 @@ impl UserStore for MemoryStore {
         count: u64,
     ) -> StoreResult<()> {
         let mut state = self.lock();
-        let user = state
-            .users
-            .get_mut(campaign_id)
-            .and_then(|m| m.get_mut(user_id))
-            .ok_or_else(|| StoreError::not_found("user", user_id))?;
+        let user = state.user_mut(campaign_id, user_id)?;
         user.verified_referrals = count;
         Ok(())
     }
