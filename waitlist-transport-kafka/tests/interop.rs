@@ -9,34 +9,17 @@
 mod support;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use waitlist_core::conformance::interop::{self, USER_SIGNED_UP_EXAMPLE};
-use waitlist_core::conformance::wait_until;
-use waitlist_core::events::{Envelope, UserSignedUp};
-use waitlist_core::publish::EventPublisher;
-use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
-use waitlist_core::{headers, Publisher as _, Queue};
+use waitlist_core::conformance::interop::{self, Recording};
+use waitlist_core::{headers, Publisher as _};
 use waitlist_transport_kafka::codec::ID_HEADER;
 use waitlist_transport_kafka::KafkaTransport;
 
-/// What the handler saw: the event, its `x-origin` header, its message id
-/// and its key.
-type Seen = (Envelope<UserSignedUp>, String, String, Option<String>);
-
-fn python() -> Option<PathBuf> {
-    interop::python(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop")
-        .join(name)
-}
-
 async fn setup() -> Option<(KafkaTransport, PathBuf)> {
-    let (Some(t), Some(py)) = (support::broker_transport().await, python()) else {
+    let py = interop::member_python(env!("CARGO_MANIFEST_DIR"));
+    let (Some(t), Some(py)) = (support::broker_transport().await, py) else {
         support::missing_broker();
         return None;
     };
@@ -54,62 +37,20 @@ async fn produced_by_python_is_handled(producer_script: &str, origin: &str) {
         return;
     };
     let topic = unique("interop-in");
-    let group = unique("email-workers");
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let s = Arc::clone(&seen);
-    let router = Router::new().on(handler_fn(
-        move |e: Envelope<UserSignedUp>, ctx: Context| {
-            let s = Arc::clone(&s);
-            async move {
-                let origin = ctx.headers().get("x-origin").cloned().unwrap_or_default();
-                let id = ctx.message_id().to_owned();
-                s.lock()
-                    .unwrap()
-                    .push((e, origin, id, ctx.key().map(str::to_owned)));
-                Outcome::Done
-            }
-        },
-    ));
-    let queue: Arc<dyn Queue> = Arc::new(t.clone());
     // Subscribing creates the topic (with the group's retry and dead-letter
     // topics): the broker does not create topics on first use.
-    let consumers = ConsumerGroup::new(&topic, &group, router)
-        .start(queue)
-        .await
-        .unwrap();
+    let recording = Recording::start(Arc::new(t.clone()), &topic, &unique("email-workers")).await;
     let brokers = t.config().brokers.clone();
-    interop::run_python(
-        &py,
-        &[
-            script(producer_script).to_str().unwrap(),
-            &brokers,
-            &topic,
-            "550e8400-e29b-41d4-a716-446655440000",
-            "campaign-uuid",
-            USER_SIGNED_UP_EXAMPLE,
-        ],
-    )
-    .await;
-    wait_until(
-        &format!("the SDK to handle the record {origin} produced"),
-        Duration::from_secs(20),
-        || !seen.lock().unwrap().is_empty(),
-    )
-    .await;
-    let report = consumers.shutdown(Duration::from_secs(5)).await;
-    let seen = seen.lock().unwrap().clone();
+    let script = interop::script(env!("CARGO_MANIFEST_DIR"), producer_script);
+    interop::send_example(&py, &script, &brokers, &topic).await;
+    recording.wait_for(1, Duration::from_secs(20)).await;
+    let (report, seen) = recording.finish().await;
     assert_eq!(
         seen.len(),
         1,
         "the SDK must handle the record {origin} produced"
     );
-    let (event, got_origin, id, key) = &seen[0];
-    assert_eq!(event.id, "550e8400-e29b-41d4-a716-446655440000");
-    assert_eq!(event.event_type, "user.signed_up");
-    assert_eq!(event.data.email, "user@example.com");
-    assert_eq!(id, "550e8400-e29b-41d4-a716-446655440000", "{ID_HEADER}");
-    assert_eq!(got_origin, origin);
-    assert_eq!(key.as_deref(), Some("campaign-uuid"));
+    seen[0].assert_example_from(origin);
     assert_eq!(report.stats.done, 1);
     t.close().await.unwrap();
 }
@@ -121,35 +62,17 @@ async fn published_by_the_sdk_is_read(consumer_script: &str) {
         return;
     };
     let topic = unique("interop-out");
-    let event: Envelope<UserSignedUp> = serde_json::from_str(USER_SIGNED_UP_EXAMPLE).unwrap();
     // Publishing creates the topic.
-    EventPublisher::new(Arc::new(t.clone()))
-        .publish_event(&topic, &event)
-        .await
-        .unwrap();
+    let event = interop::publish_example(Arc::new(t.clone()), &topic).await;
     let brokers = t.config().brokers.clone();
-    let group = unique("python-reader");
-    let out = interop::run_python(
-        &py,
-        &[
-            script(consumer_script).to_str().unwrap(),
-            &brokers,
-            &topic,
-            &group,
-        ],
-    )
-    .await;
-    let got: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let script = interop::script(env!("CARGO_MANIFEST_DIR"), consumer_script);
+    let out =
+        interop::run_python(&py, &[&script, &brokers, &topic, &unique("python-reader")]).await;
+    let got = interop::read_example(&out, consumer_script);
     assert_eq!(got["key"], "campaign-uuid", "the key is the campaign id");
     assert_eq!(got["headers"][ID_HEADER], event.id.as_str());
     assert_eq!(got["headers"][headers::EVENT_TYPE], "user.signed_up");
     assert_eq!(got["headers"][headers::CONTENT_TYPE], "application/json");
-    let body: serde_json::Value = serde_json::from_str(got["body"].as_str().unwrap()).unwrap();
-    let original: serde_json::Value = serde_json::from_str(USER_SIGNED_UP_EXAMPLE).unwrap();
-    assert_eq!(
-        body, original,
-        "{consumer_script} must read the documents' JSON unchanged"
-    );
     t.close().await.unwrap();
 }
 

@@ -72,28 +72,28 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Settles `delivery` (whose message is `message`), retrying a failed
+/// Settles `delivery`, retrying a failed
 /// settle call a few times when its error is transient.
 ///
 /// # Errors
 /// The last settle error, with the delivery handed back unsettled.
 pub(crate) async fn settle(
     mut delivery: Delivery,
-    message: &Message,
     settlement: &Settlement,
     group: &str,
 ) -> Result<(), SettleError> {
+    let message = std::sync::Arc::clone(&delivery.message);
     let mut pause = Duration::from_millis(50);
     let mut tries = 0;
     loop {
         let result = match settlement {
             Settlement::Ack => delivery.ack().await,
             Settlement::Nack { delay, error } => {
-                let h = failure_headers(message, error);
+                let h = failure_headers(&message, error);
                 delivery.nack(Some(*delay), h).await
             }
             Settlement::DeadLetter { reason } => {
-                let h = dead_letter_headers(message, delivery.attempt, reason, group);
+                let h = dead_letter_headers(&message, delivery.attempt, reason, group);
                 delivery.dead_letter(h).await
             }
         };

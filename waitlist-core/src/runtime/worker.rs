@@ -12,7 +12,7 @@ use super::observer::{Counted, Observer};
 use super::router::NO_HANDLER;
 use super::settle::{settle, settle_failure_pause, Settlement};
 use super::{Context, Outcome, RetryPolicy, Router};
-use crate::{Delivery, Message};
+use crate::Delivery;
 
 /// Everything a worker needs to handle deliveries of one group.
 #[derive(Debug)]
@@ -31,16 +31,10 @@ pub(crate) struct Processor {
     pub(crate) stop: watch::Receiver<Option<Duration>>,
 }
 
-/// A delivery whose message was moved out to be shared with the handler.
-struct InHand {
-    delivery: Delivery,
-    message: Arc<Message>,
-}
-
 impl Processor {
     /// Handles and settles one delivery; never panics on its content.
-    pub(crate) async fn process(&self, mut delivery: Delivery, worker_id: usize) {
-        let message = Arc::new(std::mem::take(&mut delivery.message));
+    pub(crate) async fn process(&self, delivery: Delivery, worker_id: usize) {
+        let message = Arc::clone(&delivery.message);
         let event_type = self.router.label(&message);
         let span = tracing::info_span!(
             "waitlist.delivery",
@@ -62,16 +56,15 @@ impl Processor {
         };
         async {
             let outcome = Next::new(&self.layers, &self.router).run(&ctx).await;
-            self.finish(InHand { delivery, message }, &ctx, outcome)
-                .await;
+            self.finish(delivery, &ctx, outcome).await;
         }
         .instrument(span)
         .await;
     }
 
-    async fn finish(&self, d: InHand, ctx: &Context, outcome: Outcome) {
+    async fn finish(&self, d: Delivery, ctx: &Context, outcome: Outcome) {
         tracing::Span::current().record("outcome", outcome.label());
-        let attempt = d.delivery.attempt;
+        let attempt = d.attempt;
         let settlement = match &outcome {
             Outcome::Done | Outcome::Duplicate => Settlement::Ack,
             Outcome::Skip { reason } => {
@@ -125,8 +118,8 @@ impl Processor {
     /// retry copy for good. `None` when settling failed: the delivery is
     /// then held for a pause that grows with failures in a row before it
     /// is let go for redelivery, so a settle that keeps failing never spins.
-    async fn settle_logged(&self, d: InHand, settlement: Settlement) -> Option<Settlement> {
-        let first = settle(d.delivery, &d.message, &settlement, &self.group).await;
+    async fn settle_logged(&self, d: Delivery, settlement: Settlement) -> Option<Settlement> {
+        let first = settle(d, &settlement, &self.group).await;
         let (settled, failed) = match (first, settlement) {
             (Ok(()), s) => (Some(s), None),
             (Err(e), Settlement::Nack { error, .. }) if !e.error.is_transient() => {
@@ -136,7 +129,7 @@ impl Processor {
                 );
                 tracing::error!(%reason, "dead-lettering");
                 let dl = Settlement::DeadLetter { reason };
-                match settle(e.delivery, &d.message, &dl, &self.group).await {
+                match settle(e.delivery, &dl, &self.group).await {
                     Ok(()) => (Some(dl), None),
                     Err(e) => (None, Some(e)),
                 }

@@ -1,6 +1,7 @@
 //! A delivered message and how it is settled.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -68,8 +69,10 @@ impl std::error::Error for SettleError {
 /// One delivery of a message to a member of a consumer group.
 #[derive(Debug)]
 pub struct Delivery {
-    /// The message as published, plus the transport's attempt header.
-    pub message: Message,
+    /// The message as published, plus the transport's attempt header;
+    /// shared (the runtime hands the same message to the handler's
+    /// [`Context`](crate::runtime::Context) without copying it).
+    pub message: Arc<Message>,
     /// Delivery attempt, starting at 1.
     pub attempt: u32,
     /// Partition the message came from, where the transport has partitions.
@@ -80,9 +83,9 @@ pub struct Delivery {
 
 impl Delivery {
     /// A delivery that settles through `settle`.
-    pub fn new(message: Message, attempt: u32, settle: Box<dyn Settle>) -> Self {
+    pub fn new(message: impl Into<Arc<Message>>, attempt: u32, settle: Box<dyn Settle>) -> Self {
         Self {
-            message,
+            message: message.into(),
             attempt,
             partition: None,
             settle,

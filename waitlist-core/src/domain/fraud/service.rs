@@ -52,6 +52,7 @@ impl FraudService {
 
     /// Records the user's IP and device and checks both for duplicates.
     async fn duplicates(&self, user: &User) -> Result<[CheckResult; 2], DomainError> {
+        let stores = &self.stores;
         let c = &self.config;
         let mut out = Vec::with_capacity(2);
         for (kind, value, check, weight, limit, what) in [
@@ -84,8 +85,7 @@ impl FraudService {
                 subject_id: user.id.clone(),
                 at: user.created_at,
             };
-            let others = self
-                .stores
+            let others = stores
                 .signals
                 .record_signal(signal, c.duplicate_window)
                 .await?;
@@ -144,16 +144,12 @@ impl FraudService {
         campaign_id: &str,
         referral_id: &str,
     ) -> Result<ReferralCheck, DomainError> {
-        let referral = self
-            .stores
-            .existing_referral(campaign_id, referral_id)
-            .await?;
-        let referrer = self
-            .stores
+        let stores = &self.stores;
+        let referral = stores.existing_referral(campaign_id, referral_id).await?;
+        let referrer = stores
             .existing_user(campaign_id, &referral.referrer_id)
             .await?;
-        let referred = self
-            .stores
+        let referred = stores
             .existing_user(campaign_id, &referral.referred_id)
             .await?;
         let c = &self.config;
@@ -164,8 +160,7 @@ impl FraudService {
             subject_id: referral.id.clone(),
             at: referral.created_at,
         };
-        let earlier = self
-            .stores
+        let earlier = stores
             .signals
             .record_signal(velocity_signal, c.velocity_window)
             .await?;
@@ -185,8 +180,7 @@ impl FraudService {
         let report = self.report(&referred, Some(referral.id.clone()), checks);
         let mut uncounted = false;
         if report.decision == Decision::Block {
-            let previous = self
-                .stores
+            let previous = stores
                 .referrals
                 .set_referral_status(
                     campaign_id,
