@@ -27,6 +27,13 @@ pub use waitlist_transport_sqs as sqs;
 #[cfg(feature = "sqs")]
 pub use waitlist_transport_sqs::{QueueKind, SqsConfig, SqsTransport};
 
+/// Redis stores: waiting-room queues and sessions, idempotency keys
+/// (feature `redis`).
+#[cfg(feature = "redis")]
+pub use waitlist_redis as redis;
+#[cfg(feature = "redis")]
+pub use waitlist_redis::RedisStore;
+
 /// The names most host services need, in one import.
 pub mod prelude {
     pub use waitlist_core::domain::{
