@@ -64,6 +64,9 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// unavailable.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Connection attempts after the first, with a growing random delay.
+const RECONNECT_ATTEMPTS: usize = 3;
+
 /// Appends the session to the queue unless it is queued already; returns
 /// its position (1 for the head).
 ///
@@ -152,9 +155,14 @@ impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url)
             .map_err(|e| Error::Config(Reason::caused_by(format!("redis url {url}"), e)))?;
+        // A few quick attempts per (re)connection: while Redis is down a
+        // command fails as unavailable within about a second and a half
+        // (the caller retries), and the next command tries again.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT));
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(RECONNECT_ATTEMPTS)
+            .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| core_error(&format!("connecting to redis at {url}"), e))?;
