@@ -255,7 +255,11 @@ fn millis(d: Duration) -> u64 {
 
 /// Whether trying the command again later may succeed.
 fn is_transient(e: &RedisError) -> bool {
-    use redis::RetryMethod;
+    use redis::{ErrorKind, RetryMethod};
+    if e.kind() == ErrorKind::AuthenticationFailed {
+        // Wrong credentials stay wrong.
+        return false;
+    }
     e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()

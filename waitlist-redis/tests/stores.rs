@@ -253,6 +253,14 @@ async fn redis_unreadable_data_is_an_error_not_a_panic() {
 
     // A key of the wrong type: the server refuses, the store reports it.
     let () = conn
+        .hset(store.idempotency_key("hash"), "field", "value")
+        .await
+        .expect("HSET");
+    match store.claim("hash", Duration::from_secs(1)).await {
+        Err(e @ Error::Rejected(_)) => assert!(e.to_string().contains("WRONGTYPE"), "{e}"),
+        other => panic!("expected a rejected claim, got {other:?}"),
+    }
+    let () = conn
         .set(store.queue_key("e"), "a string, not a sorted set")
         .await
         .expect("SET");
