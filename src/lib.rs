@@ -27,6 +27,12 @@ pub use waitlist_transport_sqs as sqs;
 #[cfg(feature = "sqs")]
 pub use waitlist_transport_sqs::{QueueKind, SqsConfig, SqsTransport};
 
+/// The PostgreSQL stores, idempotency and campaign lock (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use waitlist_postgres as postgres;
+#[cfg(feature = "postgres")]
+pub use waitlist_postgres::{PgCampaignLock, PgStore};
+
 /// The names most host services need, in one import.
 pub mod prelude {
     pub use waitlist_core::domain::{
