@@ -1,6 +1,6 @@
 //! The runtime's idempotency keys on PostgreSQL.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,10 +10,8 @@ use waitlist_core::store::StoreError;
 use crate::error::{micros, store_error};
 use crate::PgStore;
 
-/// Expired keys are deleted once every this many claims (per process).
+/// Expired keys are deleted once every this many claims of a store.
 const PURGE_EVERY: u64 = 1024;
-
-static CLAIMS: AtomicU64 = AtomicU64::new(0);
 
 fn runtime_error(e: StoreError) -> waitlist_core::Error {
     waitlist_core::Error::classified(e.is_transient(), e)
@@ -42,7 +40,7 @@ impl IdempotencyStore for PgStore {
     /// One `INSERT … ON CONFLICT DO UPDATE … WHERE expires_at <= now()`; a
     /// key it did not take is read to tell in-progress from done.
     async fn claim(&self, key: &str, lease: Duration) -> waitlist_core::Result<Claim> {
-        if CLAIMS.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+        if self.claims.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
             if let Err(e) = self.purge_expired_keys().await {
                 tracing::warn!(error = %e, "purging expired idempotency keys failed");
             }

@@ -28,6 +28,8 @@ mod records;
 mod users;
 
 use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -56,6 +58,8 @@ pub struct PgStore {
     schema: String,
     /// The schema as a quoted identifier, ready to put in SQL.
     quoted: String,
+    /// Idempotency claims so far (every 1024th purges expired keys).
+    claims: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for PgStore {
@@ -103,6 +107,7 @@ impl PgStore {
             pool,
             schema: DEFAULT_SCHEMA.to_owned(),
             quoted: quote_ident(DEFAULT_SCHEMA),
+            claims: Arc::default(),
         }
     }
 

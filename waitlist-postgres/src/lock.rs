@@ -15,6 +15,11 @@ use waitlist_core::domain::{CampaignLock, CampaignLockGuard, LockError};
 /// The guard owns the transaction that took the lock and one pooled
 /// connection; dropping the guard rolls the transaction back, which releases
 /// the lock. If the connection breaks, PostgreSQL releases the lock with it.
+///
+/// The key is the campaign id alone, not the store's schema: deployments
+/// sharing one database (in different schemas) serialise on the same ids.
+/// The store's own advisory locks (signups, fraud signals, migrations) use
+/// two-key locks, a key space apart, so they never wait for this one.
 #[derive(Clone)]
 pub struct PgCampaignLock {
     pool: PgPool,

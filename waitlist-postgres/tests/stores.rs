@@ -177,3 +177,24 @@ async fn an_unreachable_database_is_unavailable() {
     let err = bare.count_users("c").await.expect_err("no table");
     assert!(matches!(err, StoreError::Other(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn from_env_connects_to_database_url() {
+    if std::env::var("DATABASE_URL").is_err() {
+        support::missing_database("from_env_connects_to_database_url", &"DATABASE_URL unset");
+        return;
+    }
+    let store = match PgStore::from_env().await {
+        Ok(store) => store,
+        Err(e) => {
+            support::missing_database("from_env_connects_to_database_url", &e);
+            return;
+        }
+    };
+    assert_eq!(store.schema(), waitlist_postgres::DEFAULT_SCHEMA);
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(store.pool())
+        .await
+        .expect("query");
+    assert_eq!(one, 1);
+}
