@@ -46,7 +46,9 @@ pub async fn all<S: AllStores>(store: Arc<S>) {
     fraud_signals(Arc::clone(&store)).await;
     concurrent_delivery_claims_have_one_winner(Arc::clone(&store), 50).await;
     concurrent_milestone_claims_have_one_winner(Arc::clone(&store), 50).await;
-    concurrent_signups_get_distinct_positions(store, 20).await;
+    concurrent_signups_get_distinct_positions(Arc::clone(&store), 20).await;
+    concurrent_verifications_of_a_referral_have_one_winner(Arc::clone(&store), 20).await;
+    concurrent_reservations_of_an_email_have_one_winner(store, 20).await;
 }
 
 /// Campaigns: save, replace, points per referral, milestones.
@@ -846,6 +848,59 @@ pub async fn concurrent_signups_get_distinct_positions<S: AllStores>(store: Arc<
     assert_eq!(
         stored, expected,
         "the stored positions are the returned ones"
+    );
+}
+
+/// `n` tasks verify one pending referral at once: exactly one sees it
+/// pending, and it counts once.
+pub async fn concurrent_verifications_of_a_referral_have_one_winner<S: AllStores>(
+    store: Arc<S>,
+    n: usize,
+) {
+    let c = "cs-race-ref";
+    ok(
+        "insert",
+        store
+            .insert_referral(Referral::new(c, "r1", "ann", "bob", at(0)))
+            .await,
+    );
+    let previous = race(&store, n, |s, i| async move {
+        s.set_referral_status(c, "r1", ReferralStatus::Verified, at(i as i64))
+            .await
+    })
+    .await;
+    let first = previous
+        .iter()
+        .filter(|p| matches!(p, Ok(ReferralStatus::Pending)))
+        .count();
+    let later = previous
+        .iter()
+        .filter(|p| matches!(p, Ok(ReferralStatus::Verified)))
+        .count();
+    assert_eq!(
+        (first, later),
+        (1, n - 1),
+        "one verification wins: {previous:?}"
+    );
+    assert_eq!(ok("verified", store.count_verified(c, "ann").await), 1);
+}
+
+/// `n` tasks reserve one email at once: exactly one may send.
+pub async fn concurrent_reservations_of_an_email_have_one_winner<S: AllStores>(
+    store: Arc<S>,
+    n: usize,
+) {
+    let reserved = race(&store, n, |s, _| async move {
+        s.reserve("welcome/cs-race-mail/ann", at(0), Duration::from_secs(3600))
+            .await
+    })
+    .await;
+    let won = reserved.iter().filter(|r| matches!(r, Ok(true))).count();
+    let lost = reserved.iter().filter(|r| matches!(r, Ok(false))).count();
+    assert_eq!(
+        (won, lost),
+        (1, n - 1),
+        "one reservation wins: {reserved:?}"
     );
 }
 
