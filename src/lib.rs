@@ -46,6 +46,12 @@ pub mod prelude {
         handler_fn, ConsumerGroup, Context, Handler, IntoOutcome, MemoryIdempotencyStore, Outcome,
         RetryPolicy, Router, RunningGroup, Transient, Workers,
     };
+    // The store traits, unnamed: their methods work on `MemoryStore` (or any
+    // store) without importing each trait.
+    pub use waitlist_core::store::{
+        AnalyticsStore as _, CampaignStore as _, EmailLogStore as _, FraudSignalStore as _,
+        ReferralStore as _, RewardStore as _, UserStore as _,
+    };
     pub use waitlist_core::templates::TemplateRenderer;
     pub use waitlist_core::transport::OrderingGuarantee;
     pub use waitlist_core::{Error, Message, Publisher, Queue, Result};

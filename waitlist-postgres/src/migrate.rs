@@ -4,8 +4,14 @@ use crate::{quote_ident, PgError, PgStore};
 
 /// The migrations, in the order they apply: `(version, name, sql)`. Each
 /// runs with `search_path` set to the store's schema and is idempotent.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "stores", include_str!("../migrations/0001_stores.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "stores", include_str!("../migrations/0001_stores.sql")),
+    (
+        2,
+        "ranking_versions",
+        include_str!("../migrations/0002_ranking_versions.sql"),
+    ),
+];
 
 /// Key of the advisory lock that serialises concurrent `migrate` calls (two
 /// int4 keys: a space apart from the one-key campaign locks).

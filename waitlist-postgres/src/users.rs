@@ -423,4 +423,30 @@ impl UserStore for PgStore {
         )
         .await
     }
+
+    async fn ranking_version(&self, campaign_id: &str) -> StoreResult<u64> {
+        let version: Option<i64> = sqlx::query_scalar(
+            &self.sql("SELECT version FROM {s}.ranking_versions WHERE campaign_id = $1"),
+        )
+        .bind(campaign_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        version.map_or(Ok(0), |v| to_u64(v, "ranking version"))
+    }
+
+    /// One upsert: `INSERT … ON CONFLICT DO UPDATE SET version = version + 1
+    /// RETURNING version`.
+    async fn bump_ranking_version(&self, campaign_id: &str) -> StoreResult<u64> {
+        let version: i64 = sqlx::query_scalar(&self.sql(
+            "INSERT INTO {s}.ranking_versions AS r (campaign_id, version) VALUES ($1, 1)
+             ON CONFLICT (campaign_id) DO UPDATE SET version = r.version + 1
+             RETURNING version",
+        ))
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        to_u64(version, "ranking version")
+    }
 }

@@ -48,7 +48,8 @@ pub async fn all<S: AllStores>(store: Arc<S>) {
     concurrent_milestone_claims_have_one_winner(Arc::clone(&store), 50).await;
     concurrent_signups_get_distinct_positions(Arc::clone(&store), 20).await;
     concurrent_verifications_of_a_referral_have_one_winner(Arc::clone(&store), 20).await;
-    concurrent_reservations_of_an_email_have_one_winner(store, 20).await;
+    concurrent_reservations_of_an_email_have_one_winner(Arc::clone(&store), 20).await;
+    concurrent_ranking_bumps_each_advance_once(store, 20).await;
 }
 
 /// Campaigns: save, replace, points per referral, milestones.
@@ -242,6 +243,16 @@ pub async fn users<S: AllStores>(store: Arc<S>) {
         ]
     );
     assert!(ok("standings", s.standings("cs-none").await).is_empty());
+
+    assert_eq!(ok("version", s.ranking_version("cs-users").await), 0);
+    assert_eq!(ok("bump", s.bump_ranking_version("cs-users").await), 1);
+    assert_eq!(ok("bump", s.bump_ranking_version("cs-users").await), 2);
+    assert_eq!(ok("version", s.ranking_version("cs-users").await), 2);
+    assert_eq!(
+        ok("version", s.ranking_version("cs-users-2").await),
+        0,
+        "versions count per campaign"
+    );
 }
 
 async fn ranks<S: AllStores>(s: &S, campaign: &str) -> Vec<(String, Option<u64>)> {
@@ -901,6 +912,22 @@ pub async fn concurrent_reservations_of_an_email_have_one_winner<S: AllStores>(
         (won, lost),
         (1, n - 1),
         "one reservation wins: {reserved:?}"
+    );
+}
+
+/// `n` tasks bump one campaign's ranking version at once: they get
+/// `1..=n`, each once.
+pub async fn concurrent_ranking_bumps_each_advance_once<S: AllStores>(store: Arc<S>, n: usize) {
+    let got = race(&store, n, |s, _| async move {
+        s.bump_ranking_version("cs-race-rank").await
+    })
+    .await;
+    let mut versions: Vec<u64> = got.into_iter().map(|r| ok("bump", r)).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=n as u64).collect::<Vec<u64>>());
+    assert_eq!(
+        ok("version", store.ranking_version("cs-race-rank").await),
+        n as u64
     );
 }
 

@@ -82,6 +82,15 @@ pub trait UserStore: Send + Sync + Debug {
     async fn count_signups(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64>;
     /// Users who verified their email in `range`.
     async fn count_verifications(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64>;
+    /// The campaign's ranking version: 0 until the first
+    /// [`bump_ranking_version`](Self::bump_ranking_version). Position
+    /// services sharing the store (several processes) compare it with the
+    /// version their cached ranking was built at.
+    async fn ranking_version(&self, campaign_id: &str) -> StoreResult<u64>;
+    /// Advances the campaign's ranking version by one and returns the new
+    /// value (in SQL, one `UPDATE … RETURNING` or upsert). Called under the
+    /// campaign lock after every change to positions or referral counts.
+    async fn bump_ranking_version(&self, campaign_id: &str) -> StoreResult<u64>;
 }
 
 /// Referrals.

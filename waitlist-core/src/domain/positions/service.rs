@@ -35,17 +35,22 @@ pub struct Recalculation {
 /// and the O(log n) incremental path for one verified referral.
 ///
 /// Every operation takes the [`CampaignLock`] of its campaign. Built indexes
-/// are cached per campaign (at most `max_cached` campaigns); a cached index
-/// is checked against the store before each incremental update (user count,
-/// the user's stored referral count, points per referral) and rebuilt by a
-/// full recalculation when it disagrees, so several processes sharing a
-/// database stay correct.
+/// are cached per campaign (at most `max_cached` campaigns) with the
+/// campaign's ranking version ([`UserStore::ranking_version`]), which every
+/// operation advances under the lock before it writes. A cached index is
+/// used only if no other service moved the version since, and it still
+/// agrees with the store (user count, the user's stored referral count,
+/// points per referral); otherwise a full recalculation rebuilds it. So
+/// several processes sharing a database stay correct.
+///
+/// [`UserStore::ranking_version`]: crate::store::UserStore::ranking_version
 #[derive(Debug)]
 pub struct PositionService {
     stores: DomainStores,
     lock: Arc<dyn CampaignLock>,
     clock: Arc<dyn Clock>,
-    cache: Mutex<HashMap<String, PositionIndex>>,
+    /// Per campaign: the index and the ranking version it was cached at.
+    cache: Mutex<HashMap<String, (PositionIndex, u64)>>,
     max_cached: usize,
 }
 
@@ -83,11 +88,23 @@ impl PositionService {
             .map_or(fallback, |c| c.points_per_referral))
     }
 
-    fn take_cached(&self, campaign_id: &str) -> Option<PositionIndex> {
-        lock(&self.cache).remove(campaign_id)
+    /// Under the campaign lock, before any write: advances the campaign's
+    /// ranking version and returns the cached index if no other service
+    /// changed the ranking since it was cached (versions only move by one,
+    /// under the lock), with the version to cache the result at. Bumping
+    /// before writing means a crash halfway still invalidates every other
+    /// service's cache.
+    async fn checkout(
+        &self,
+        campaign_id: &str,
+    ) -> Result<(Option<PositionIndex>, u64), DomainError> {
+        let cached = lock(&self.cache).remove(campaign_id);
+        let version = self.stores.users.bump_ranking_version(campaign_id).await?;
+        let fresh = cached.and_then(|(index, at)| (at + 1 == version).then_some(index));
+        Ok((fresh, version))
     }
 
-    fn put_cached(&self, campaign_id: &str, index: PositionIndex) {
+    fn put_cached(&self, campaign_id: &str, index: PositionIndex, version: u64) {
         let mut cache = lock(&self.cache);
         if self.max_cached == 0 {
             return;
@@ -97,7 +114,7 @@ impl PositionService {
                 cache.remove(&victim);
             }
         }
-        cache.insert(campaign_id.to_owned(), index);
+        cache.insert(campaign_id.to_owned(), (index, version));
     }
 
     /// Full recalculation under the lock already held: rank everyone from
@@ -148,7 +165,7 @@ impl PositionService {
         points: Option<i64>,
     ) -> Result<Recalculation, DomainError> {
         let _guard = self.lock.lock(campaign_id).await?;
-        self.take_cached(campaign_id);
+        let (_, version) = self.checkout(campaign_id).await?;
         let points = match points {
             Some(p) => {
                 if self.stores.campaigns.campaign(campaign_id).await?.is_some() {
@@ -162,19 +179,20 @@ impl PositionService {
             None => self.points(campaign_id, 1).await?,
         };
         let (index, report) = self.rebuild(campaign_id, points).await?;
-        self.put_cached(campaign_id, index);
+        self.put_cached(campaign_id, index, version);
         Ok(report)
     }
 
     /// The cached index if it agrees with the store, else a rebuilt one.
     async fn index_for(
         &self,
+        cached: Option<PositionIndex>,
         campaign_id: &str,
         points: i64,
         user_id: &str,
         stored_referrals: u64,
     ) -> Result<PositionIndex, DomainError> {
-        if let Some(index) = self.take_cached(campaign_id) {
+        if let Some(index) = cached {
             let users = self.stores.users.count_users(campaign_id).await?;
             if index.points_per_referral() == points
                 && index.len() as u64 == users
@@ -211,8 +229,15 @@ impl PositionService {
     ) -> Result<(u64, PositionChange), DomainError> {
         let user = self.stores.existing_user(campaign_id, user_id).await?;
         let points = self.points(campaign_id, fallback_points).await?;
+        let (cached, version) = self.checkout(campaign_id).await?;
         let mut index = self
-            .index_for(campaign_id, points, user_id, user.verified_referrals)
+            .index_for(
+                cached,
+                campaign_id,
+                points,
+                user_id,
+                user.verified_referrals,
+            )
             .await?;
         let count = self
             .stores
@@ -240,7 +265,7 @@ impl PositionService {
                 .save_positions(campaign_id, &write)
                 .await?;
         }
-        self.put_cached(campaign_id, index);
+        self.put_cached(campaign_id, index, version);
         Ok((count, change))
     }
 
@@ -298,7 +323,8 @@ impl PositionService {
         let user = self.stores.existing_user(campaign_id, user_id).await?;
         let points = self.points(campaign_id, 1).await?;
         let users = self.stores.users.count_users(campaign_id).await?;
-        let cached = self.take_cached(campaign_id).filter(|index| {
+        let (cached, version) = self.checkout(campaign_id).await?;
+        let cached = cached.filter(|index| {
             index.points_per_referral() == points
                 && index.len() as u64 + 1 == users
                 && index.position(user_id).is_none()
@@ -308,7 +334,7 @@ impl PositionService {
             let position = index
                 .position(user_id)
                 .ok_or_else(|| DomainError::not_found("user", user_id))?;
-            self.put_cached(campaign_id, index);
+            self.put_cached(campaign_id, index, version);
             return Ok(PositionChange {
                 user_id: user_id.to_owned(),
                 old_position: users,
@@ -333,12 +359,12 @@ impl PositionService {
             .users
             .apply_position_change(campaign_id, &newcomer)
             .await?;
-        self.put_cached(campaign_id, index);
+        self.put_cached(campaign_id, index, version);
         Ok(change)
     }
 
-    /// The user's position: from the cached index in O(log n), else the
-    /// stored one.
+    /// The user's stored position (the store is the truth several
+    /// services share; in SQL an index lookup).
     ///
     /// # Errors
     /// Store errors.
@@ -347,18 +373,11 @@ impl PositionService {
         campaign_id: &str,
         user_id: &str,
     ) -> Result<Option<u64>, DomainError> {
-        let cached = {
-            let cache = lock(&self.cache);
-            cache.get(campaign_id).map(|i| i.position(user_id))
-        };
-        match cached {
-            Some(Some(p)) => Ok(Some(p)),
-            _ => Ok(self
-                .stores
-                .users
-                .user(campaign_id, user_id)
-                .await?
-                .and_then(|u| u.position)),
-        }
+        Ok(self
+            .stores
+            .users
+            .user(campaign_id, user_id)
+            .await?
+            .and_then(|u| u.position))
     }
 }

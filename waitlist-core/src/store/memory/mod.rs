@@ -38,6 +38,7 @@ struct State {
     email_reservations: HashMap<String, DateTime<Utc>>,
     sent_emails: Vec<SentEmail>,
     buckets: BTreeMap<(String, u8, DateTime<Utc>), AnalyticsBucket>,
+    ranking_versions: HashMap<String, u64>,
 }
 
 impl State {
@@ -270,6 +271,25 @@ impl UserStore for MemoryStore {
                 .filter(|u| u.verified_at.is_some_and(|at| range.contains(at)))
                 .count() as u64
         }))
+    }
+
+    async fn ranking_version(&self, campaign_id: &str) -> StoreResult<u64> {
+        Ok(self
+            .lock()
+            .ranking_versions
+            .get(campaign_id)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn bump_ranking_version(&self, campaign_id: &str) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let version = state
+            .ranking_versions
+            .entry(campaign_id.to_owned())
+            .or_insert(0);
+        *version += 1;
+        Ok(*version)
     }
 }
 
