@@ -22,7 +22,6 @@ async fn main() {
             "c",
             format!("u{i}"),
             format!("user{}@{}", i % 997, domains[i % 4]),
-            i as u64 + 1,
             now,
         );
         u.signup_ip = Some(format!("10.{}.{}.{}", i % 7, (i / 7) % 250, i % 250));

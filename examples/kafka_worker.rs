@@ -108,13 +108,13 @@ async fn main() -> Result<(), AnyError> {
             .save_campaign(Campaign::new(campaign, "account-demo"))
             .await?;
         let now = SystemClock.now();
-        for (i, who) in ["ada", "bob"].iter().enumerate() {
+        for who in ["ada", "bob"] {
             let email = format!("{who}@example.com");
             store
-                .insert_user(User::new(campaign, *who, &email, i as u64 + 1, now))
+                .insert_user(User::new(campaign, who, &email, now))
                 .await?;
             let event = UserSignedUp {
-                user_id: (*who).into(),
+                user_id: who.into(),
                 campaign_id: campaign.into(),
                 email,
             };

@@ -97,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let now = chrono_now();
     for (i, (id, email)) in people.iter().enumerate() {
-        let mut user = User::new(CAMPAIGN, *id, *email, i as u64 + 1, now);
+        let mut user = User::new(CAMPAIGN, *id, *email, now);
         user.signup_ip = Some(format!("203.0.113.{}", i + 1));
         user.device_fingerprint = Some(format!("device-{id}"));
         user.user_agent = Some("Mozilla/5.0 (Macintosh) Safari/605.1.15".into());

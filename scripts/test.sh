@@ -13,6 +13,7 @@ export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/waitlist-test}
 export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 export SMTP_TEST_PORT=${SMTP_TEST_PORT:-2525}
 export AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 
 echo "== cargo fmt --check"

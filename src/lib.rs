@@ -27,6 +27,11 @@ pub use waitlist_transport_sqs as sqs;
 #[cfg(feature = "sqs")]
 pub use waitlist_transport_sqs::{QueueKind, SqsConfig, SqsTransport};
 
+/// The PostgreSQL stores, idempotency and campaign lock (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use waitlist_postgres as postgres;
+#[cfg(feature = "postgres")]
+pub use waitlist_postgres::{PgCampaignLock, PgStore};
 /// Redis stores: waiting-room queues and sessions, idempotency keys
 /// (feature `redis`).
 #[cfg(feature = "redis")]

@@ -56,7 +56,6 @@ async fn services_built_over_any_stores_run_the_flow_with_the_hosts_lock() {
             "launch",
             "ada",
             "ada@example.com",
-            1,
             waitlist::chrono::Utc::now(),
         ))
         .await

@@ -21,7 +21,6 @@ async fn campaign_of_forty(store: &Arc<MemoryStore>) {
             CAMPAIGN,
             format!("u{i}"),
             format!("u{i}@example.com"),
-            i,
             Utc::now(),
         );
         store.insert_user(user).await.expect("user");

@@ -29,7 +29,6 @@ pub struct Stack {
     pub webhook: Arc<RecordingRewardWebhook>,
     pub services: Arc<DomainServices>,
     pub groups: Workers,
-    next_position: std::sync::atomic::AtomicU64,
 }
 
 /// 2025-01-01T12:00:00Z.
@@ -68,7 +67,6 @@ impl Stack {
             webhook,
             services,
             groups: Workers::new(),
-            next_position: std::sync::atomic::AtomicU64::new(1),
         };
         if run {
             stack.run_groups().await;
@@ -91,10 +89,7 @@ impl Stack {
 
     /// The host's signup: store the user, publish `user.signed_up`.
     pub async fn signup(&self, user_id: &str, email: &str, ip: &str, device: &str) {
-        let original = self
-            .next_position
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut user = User::new(CAMPAIGN, user_id, email, original, t0());
+        let mut user = User::new(CAMPAIGN, user_id, email, t0());
         user.signup_ip = Some(ip.into());
         user.device_fingerprint = Some(device.into());
         user.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0".into());

@@ -6,11 +6,16 @@
 //! the memory transport runs them on every `cargo test`. Tests use fresh
 //! topic and group names, so they can share one broker and run in parallel.
 //! Failures panic with a message that says which promise was broken.
+//!
+//! [`stores`] (with feature `product`) is the same for the store traits:
+//! one generic suite that every store implementation runs.
 
 mod behaviour;
 pub mod interop;
 mod limits;
 mod runtime;
+#[cfg(feature = "product")]
+pub mod stores;
 mod support;
 
 pub use behaviour::*;

@@ -75,7 +75,9 @@ pub struct User {
     pub campaign_id: String,
     /// Email address as entered.
     pub email: String,
-    /// Position at signup (1 = first to sign up).
+    /// Position at signup (1 = first to sign up). Assigned by the store in
+    /// [`UserStore::insert_user`](super::UserStore::insert_user); whatever
+    /// a new user carries here is ignored.
     pub original_position: u64,
     /// Verified referrals counted toward the position.
     pub verified_referrals: u64,
@@ -97,18 +99,19 @@ pub struct User {
 
 impl User {
     /// A user with no referrals, no position yet and no signup signals.
+    /// Its `original_position` is 0 until the store assigns one on
+    /// [`insert_user`](super::UserStore::insert_user).
     pub fn new(
         campaign_id: impl Into<String>,
         id: impl Into<String>,
         email: impl Into<String>,
-        original_position: u64,
         created_at: DateTime<Utc>,
     ) -> Self {
         Self {
             id: id.into(),
             campaign_id: campaign_id.into(),
             email: email.into(),
-            original_position,
+            original_position: 0,
             verified_referrals: 0,
             position: None,
             verified_at: None,

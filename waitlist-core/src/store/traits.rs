@@ -36,11 +36,15 @@ pub trait CampaignStore: Send + Sync + Debug {
 /// Waitlist participants.
 #[async_trait]
 pub trait UserStore: Send + Sync + Debug {
-    /// Adds a user.
+    /// Adds a user and assigns its original (sign-up) position: 1 + the
+    /// highest original position in the campaign (the first user gets 1),
+    /// atomically per campaign, ignoring `user.original_position`. Returns
+    /// the position assigned.
     ///
     /// # Errors
-    /// [`StoreError::AlreadyExists`] if the id is taken in the campaign.
-    async fn insert_user(&self, user: User) -> StoreResult<()>;
+    /// [`StoreError::AlreadyExists`] if the id is taken in the campaign
+    /// (nothing is stored and no position is used up).
+    async fn insert_user(&self, user: User) -> StoreResult<u64>;
     /// The user, if any.
     async fn user(&self, campaign_id: &str, user_id: &str) -> StoreResult<Option<User>>;
     /// How many users the campaign has.

@@ -27,6 +27,9 @@ struct State {
     campaigns: HashMap<String, Campaign>,
     milestones: HashSet<(String, u64)>,
     users: HashMap<String, HashMap<String, User>>,
+    /// Highest original position per campaign (users are never removed, so
+    /// this is the maximum over the campaign's users).
+    highest_position: HashMap<String, u64>,
     referrals: HashMap<Key, Referral>,
     verified_by_referrer: HashMap<Key, u64>,
     rewards: HashMap<Key, Reward>,
@@ -135,8 +138,9 @@ impl CampaignStore for MemoryStore {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn insert_user(&self, user: User) -> StoreResult<()> {
+    async fn insert_user(&self, mut user: User) -> StoreResult<u64> {
         let mut state = self.lock();
+        let state = &mut *state;
         let users = state.users.entry(user.campaign_id.clone()).or_default();
         if users.contains_key(&user.id) {
             return Err(StoreError::AlreadyExists {
@@ -144,8 +148,14 @@ impl UserStore for MemoryStore {
                 id: user.id,
             });
         }
+        let highest = state
+            .highest_position
+            .entry(user.campaign_id.clone())
+            .or_default();
+        *highest = highest.saturating_add(1);
+        user.original_position = *highest;
         users.insert(user.id.clone(), user);
-        Ok(())
+        Ok(*highest)
     }
 
     async fn user(&self, campaign_id: &str, user_id: &str) -> StoreResult<Option<User>> {

@@ -1,0 +1,943 @@
+//! The store conformance suite: the behaviour of every store trait, as
+//! [`MemoryStore`](crate::store::MemoryStore) defines it.
+//!
+//! One `pub async fn` per trait (and per race) over any `S: AllStores`;
+//! [`all`] runs them all. Every function works on campaigns and keys of its
+//! own, so they can share one store. Failures panic with what differed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::domain::AllStores;
+use crate::events::{EmailKind, Granularity, RewardDeliveryMethod};
+use crate::store::{
+    AnalyticsBucket, Campaign, DeliveryClaim, DeliveryStatus, FraudSignal, PositionChange,
+    Referral, ReferralStatus, Reward, RewardRule, SentEmail, SignalKind, StoreError, TimeRange,
+    User, UserReward,
+};
+
+/// 2025-01-01T12:00:00Z plus `secs` seconds.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
+        + chrono::Duration::seconds(secs)
+}
+
+fn range(from: i64, to: i64) -> TimeRange {
+    TimeRange::new(at(from), at(to))
+}
+
+fn ok<T>(what: &str, r: Result<T, StoreError>) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Runs every behaviour of this module on `store`.
+pub async fn all<S: AllStores>(store: Arc<S>) {
+    campaigns(Arc::clone(&store)).await;
+    users(Arc::clone(&store)).await;
+    positions(Arc::clone(&store)).await;
+    referrals(Arc::clone(&store)).await;
+    rewards(Arc::clone(&store)).await;
+    email_log(Arc::clone(&store)).await;
+    analytics(Arc::clone(&store)).await;
+    fraud_signals(Arc::clone(&store)).await;
+    concurrent_delivery_claims_have_one_winner(Arc::clone(&store), 50).await;
+    concurrent_milestone_claims_have_one_winner(Arc::clone(&store), 50).await;
+    concurrent_signups_get_distinct_positions(Arc::clone(&store), 20).await;
+    concurrent_verifications_of_a_referral_have_one_winner(Arc::clone(&store), 20).await;
+    concurrent_reservations_of_an_email_have_one_winner(Arc::clone(&store), 20).await;
+    concurrent_ranking_bumps_each_advance_once(store, 20).await;
+}
+
+/// Campaigns: save, replace, points per referral, milestones.
+pub async fn campaigns<S: AllStores>(store: Arc<S>) {
+    let s = store.as_ref();
+    assert_eq!(ok("campaign", s.campaign("cs-camp").await), None);
+    let mut c = Campaign::new("cs-camp", "acme");
+    c.milestones = vec![10, 100];
+    c.reward_rules = vec![RewardRule {
+        reward_id: "early".into(),
+        verified_referrals: 3,
+    }];
+    c.owner_email = Some("owner@example.com".into());
+    ok("save", s.save_campaign(c.clone()).await);
+    assert_eq!(ok("campaign", s.campaign("cs-camp").await), Some(c.clone()));
+    c.account_id = "other".into();
+    c.owner_email = None;
+    ok("replace", s.save_campaign(c.clone()).await);
+    assert_eq!(ok("campaign", s.campaign("cs-camp").await), Some(c.clone()));
+
+    ok("points", s.set_points_per_referral("cs-camp", 5).await);
+    let stored = ok("campaign", s.campaign("cs-camp").await);
+    assert_eq!(stored.map(|c| c.points_per_referral), Some(5));
+    assert!(
+        matches!(
+            s.set_points_per_referral("cs-none", 5).await,
+            Err(StoreError::NotFound {
+                kind: "campaign",
+                ..
+            })
+        ),
+        "points of an unknown campaign: NotFound"
+    );
+
+    assert!(ok("claim", s.claim_milestone("cs-camp", 10).await));
+    assert!(!ok("claim again", s.claim_milestone("cs-camp", 10).await));
+    assert!(ok(
+        "other threshold",
+        s.claim_milestone("cs-camp", 100).await
+    ));
+    assert!(ok(
+        "other campaign",
+        s.claim_milestone("cs-other", 10).await
+    ));
+    ok("release", s.release_milestone("cs-camp", 10).await);
+    assert!(ok(
+        "claim after release",
+        s.claim_milestone("cs-camp", 10).await
+    ));
+    ok("release unknown", s.release_milestone("cs-camp", 7).await);
+}
+
+fn user(campaign: &str, id: &str, secs: i64) -> User {
+    User::new(campaign, id, format!("{id}@example.com"), at(secs))
+}
+
+/// Users: insert (positions assigned), read, counts, verification,
+/// verified-referral counts.
+pub async fn users<S: AllStores>(store: Arc<S>) {
+    let s = store.as_ref();
+    let mut ada = user("cs-users", "ada", 0);
+    ada.original_position = 99; // ignored
+    ada.signup_ip = Some("10.0.0.1".into());
+    ada.device_fingerprint = Some("dev-1".into());
+    ada.user_agent = Some("Firefox".into());
+    ada.honeypot = Some(String::new());
+    assert_eq!(ok("insert ada", s.insert_user(ada.clone()).await), 1);
+    assert_eq!(
+        ok(
+            "insert bob",
+            s.insert_user(user("cs-users", "bob", 10)).await
+        ),
+        2
+    );
+    assert_eq!(
+        ok(
+            "other campaign",
+            s.insert_user(user("cs-users-2", "ada", 10)).await
+        ),
+        1,
+        "positions count per campaign"
+    );
+    assert!(
+        matches!(
+            s.insert_user(user("cs-users", "ada", 20)).await,
+            Err(StoreError::AlreadyExists { kind: "user", .. })
+        ),
+        "a taken id: AlreadyExists"
+    );
+    assert_eq!(
+        ok(
+            "insert cid",
+            s.insert_user(user("cs-users", "cid", 3600)).await
+        ),
+        3,
+        "a refused insert uses up no position"
+    );
+
+    ada.original_position = 1;
+    assert_eq!(
+        ok("user", s.user("cs-users", "ada").await),
+        Some(ada.clone())
+    );
+    assert_eq!(ok("user", s.user("cs-users", "nobody").await), None);
+    assert_eq!(ok("user", s.user("cs-none", "ada").await), None);
+    assert_eq!(ok("count", s.count_users("cs-users").await), 3);
+    assert_eq!(ok("count", s.count_users("cs-none").await), 0);
+    assert_eq!(
+        ok("signups", s.count_signups("cs-users", range(0, 10)).await),
+        1
+    );
+    assert_eq!(
+        ok("signups", s.count_signups("cs-users", range(0, 11)).await),
+        2
+    );
+    assert_eq!(
+        ok(
+            "signups",
+            s.count_signups("cs-users", range(11, 3600)).await
+        ),
+        0
+    );
+
+    assert!(ok(
+        "verify",
+        s.set_email_verified("cs-users", "bob", at(50)).await
+    ));
+    assert!(!ok(
+        "verify again",
+        s.set_email_verified("cs-users", "bob", at(60)).await
+    ));
+    let bob = ok("user", s.user("cs-users", "bob").await);
+    assert_eq!(
+        bob.and_then(|u| u.verified_at),
+        Some(at(50)),
+        "first time kept"
+    );
+    assert!(matches!(
+        s.set_email_verified("cs-users", "nobody", at(50)).await,
+        Err(StoreError::NotFound { kind: "user", .. })
+    ));
+    assert_eq!(
+        ok(
+            "verifications",
+            s.count_verifications("cs-users", range(50, 51)).await
+        ),
+        1
+    );
+    assert_eq!(
+        ok(
+            "verifications",
+            s.count_verifications("cs-users", range(0, 50)).await
+        ),
+        0
+    );
+
+    ok(
+        "referrals",
+        s.set_verified_referrals("cs-users", "ada", 4).await,
+    );
+    ok(
+        "referrals again",
+        s.set_verified_referrals("cs-users", "ada", 4).await,
+    );
+    let ada = ok("user", s.user("cs-users", "ada").await);
+    assert_eq!(ada.map(|u| u.verified_referrals), Some(4));
+    assert!(matches!(
+        s.set_verified_referrals("cs-users", "nobody", 1).await,
+        Err(StoreError::NotFound { kind: "user", .. })
+    ));
+
+    let mut standings = ok("standings", s.standings("cs-users").await);
+    standings.sort_by_key(|s| s.original_position);
+    let summary: Vec<(String, u64, u64, Option<u64>)> = standings
+        .into_iter()
+        .map(|s| {
+            (
+                s.user_id,
+                s.original_position,
+                s.verified_referrals,
+                s.position,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("ada".to_owned(), 1, 4, None),
+            ("bob".to_owned(), 2, 0, None),
+            ("cid".to_owned(), 3, 0, None),
+        ]
+    );
+    assert!(ok("standings", s.standings("cs-none").await).is_empty());
+
+    assert_eq!(ok("version", s.ranking_version("cs-users").await), 0);
+    assert_eq!(ok("bump", s.bump_ranking_version("cs-users").await), 1);
+    assert_eq!(ok("bump", s.bump_ranking_version("cs-users").await), 2);
+    assert_eq!(ok("version", s.ranking_version("cs-users").await), 2);
+    assert_eq!(
+        ok("version", s.ranking_version("cs-users-2").await),
+        0,
+        "versions count per campaign"
+    );
+}
+
+async fn ranks<S: AllStores>(s: &S, campaign: &str) -> Vec<(String, Option<u64>)> {
+    let mut all: Vec<(String, Option<u64>)> = ok("standings", s.standings(campaign).await)
+        .into_iter()
+        .map(|s| (s.user_id, s.position))
+        .collect();
+    all.sort();
+    all
+}
+
+fn expect(pairs: &[(&str, u64)]) -> Vec<(String, Option<u64>)> {
+    let mut v: Vec<(String, Option<u64>)> = pairs
+        .iter()
+        .map(|(id, p)| ((*id).to_owned(), Some(*p)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Positions: a full write, moves up, down and in place.
+pub async fn positions<S: AllStores>(store: Arc<S>) {
+    let s = store.as_ref();
+    let c = "cs-pos";
+    for id in ["a", "b", "c", "d", "e"] {
+        ok("insert", s.insert_user(user(c, id, 0)).await);
+    }
+    let all: Vec<(String, u64)> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .zip(1u64..)
+        .map(|(id, p)| ((*id).to_owned(), p))
+        .collect();
+    let mut with_unknown = all.clone();
+    with_unknown.push(("ghost".into(), 9));
+    ok("save", s.save_positions(c, &with_unknown).await);
+    ok("save empty", s.save_positions(c, &[]).await);
+    ok(
+        "save unknown campaign",
+        s.save_positions("cs-none", &all).await,
+    );
+    assert_eq!(
+        ranks(s, c).await,
+        expect(&[("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)])
+    );
+    let d = ok("user", s.user(c, "d").await);
+    assert_eq!(d.and_then(|u| u.position), Some(4));
+
+    // d moves up from 4 to 2: b and c shift down.
+    let up = PositionChange {
+        user_id: "d".into(),
+        old_position: 4,
+        new_position: 2,
+    };
+    ok("up", s.apply_position_change(c, &up).await);
+    assert_eq!(
+        ranks(s, c).await,
+        expect(&[("a", 1), ("d", 2), ("b", 3), ("c", 4), ("e", 5)])
+    );
+    // a moves down from 1 to 3: d and b shift up.
+    let down = PositionChange {
+        user_id: "a".into(),
+        old_position: 1,
+        new_position: 3,
+    };
+    ok("down", s.apply_position_change(c, &down).await);
+    assert_eq!(
+        ranks(s, c).await,
+        expect(&[("d", 1), ("b", 2), ("a", 3), ("c", 4), ("e", 5)])
+    );
+    let still = PositionChange {
+        user_id: "e".into(),
+        old_position: 5,
+        new_position: 5,
+    };
+    ok("in place", s.apply_position_change(c, &still).await);
+    assert_eq!(
+        ranks(s, c).await,
+        expect(&[("d", 1), ("b", 2), ("a", 3), ("c", 4), ("e", 5)])
+    );
+    assert!(
+        matches!(
+            s.apply_position_change("cs-none", &still).await,
+            Err(StoreError::NotFound {
+                kind: "campaign",
+                ..
+            })
+        ),
+        "a move in a campaign without users: NotFound"
+    );
+}
+
+/// Referrals: insert, read, status moves (blocked stays blocked), counts.
+pub async fn referrals<S: AllStores>(store: Arc<S>) {
+    let s = store.as_ref();
+    let c = "cs-ref";
+    let r1 = Referral::new(c, "r1", "ann", "bob", at(0));
+    ok("insert", s.insert_referral(r1.clone()).await);
+    assert!(matches!(
+        s.insert_referral(r1.clone()).await,
+        Err(StoreError::AlreadyExists {
+            kind: "referral",
+            ..
+        })
+    ));
+    let mut r2 = Referral::new(c, "r2", "ann", "cid", at(10));
+    r2.status = ReferralStatus::Verified;
+    r2.verified_at = Some(at(10));
+    ok("insert verified", s.insert_referral(r2.clone()).await);
+    ok(
+        "insert",
+        s.insert_referral(Referral::new(c, "r3", "ann", "dan", at(20)))
+            .await,
+    );
+    ok(
+        "insert",
+        s.insert_referral(Referral::new(c, "r4", "bob", "eve", at(30)))
+            .await,
+    );
+    assert_eq!(ok("referral", s.referral(c, "r1").await), Some(r1));
+    assert_eq!(ok("referral", s.referral(c, "r2").await), Some(r2));
+    assert_eq!(ok("referral", s.referral(c, "nope").await), None);
+    assert_eq!(ok("verified", s.count_verified(c, "ann").await), 1);
+
+    let set = |id: &'static str, status, secs| s.set_referral_status(c, id, status, at(secs));
+    assert_eq!(
+        ok("verify", set("r1", ReferralStatus::Verified, 40).await),
+        ReferralStatus::Pending
+    );
+    assert_eq!(ok("verified", s.count_verified(c, "ann").await), 2);
+    let r1 = ok("referral", s.referral(c, "r1").await);
+    assert_eq!(
+        r1.as_ref().map(|r| r.status),
+        Some(ReferralStatus::Verified)
+    );
+    assert_eq!(r1.and_then(|r| r.verified_at), Some(at(40)));
+    assert_eq!(
+        ok(
+            "verify again",
+            set("r1", ReferralStatus::Verified, 50).await
+        ),
+        ReferralStatus::Verified
+    );
+    let r1 = ok("referral", s.referral(c, "r1").await);
+    assert_eq!(r1.and_then(|r| r.verified_at), Some(at(40)), "unchanged");
+    assert_eq!(ok("verified", s.count_verified(c, "ann").await), 2);
+
+    assert_eq!(
+        ok("block", set("r2", ReferralStatus::Blocked, 60).await),
+        ReferralStatus::Verified
+    );
+    assert_eq!(
+        ok("verified", s.count_verified(c, "ann").await),
+        1,
+        "blocked never counts"
+    );
+    assert_eq!(
+        ok("unblock", set("r2", ReferralStatus::Verified, 70).await),
+        ReferralStatus::Blocked
+    );
+    assert_eq!(
+        ok("unblock", set("r2", ReferralStatus::Pending, 70).await),
+        ReferralStatus::Blocked
+    );
+    let r2 = ok("referral", s.referral(c, "r2").await);
+    assert_eq!(
+        r2.map(|r| r.status),
+        Some(ReferralStatus::Blocked),
+        "blocked stays"
+    );
+    assert_eq!(
+        ok("block again", set("r2", ReferralStatus::Blocked, 80).await),
+        ReferralStatus::Blocked
+    );
+    assert_eq!(
+        ok(
+            "block pending",
+            set("r3", ReferralStatus::Blocked, 80).await
+        ),
+        ReferralStatus::Pending
+    );
+    assert_eq!(ok("verified", s.count_verified(c, "ann").await), 1);
+    assert_eq!(ok("verified", s.count_verified(c, "bob").await), 0);
+    assert_eq!(
+        ok(
+            "back to pending",
+            set("r1", ReferralStatus::Pending, 90).await
+        ),
+        ReferralStatus::Verified
+    );
+    assert_eq!(ok("verified", s.count_verified(c, "ann").await), 0);
+    assert!(matches!(
+        set("nope", ReferralStatus::Verified, 0).await,
+        Err(StoreError::NotFound {
+            kind: "referral",
+            ..
+        })
+    ));
+
+    assert_eq!(ok("count", s.count_referrals(c, range(0, 30)).await), 3);
+    assert_eq!(ok("count", s.count_referrals(c, range(0, 31)).await), 4);
+    assert_eq!(
+        ok("count", s.count_referrals("cs-none", range(0, 31)).await),
+        0
+    );
+}
+
+/// Rewards: definitions, grants (once per user and reward), the delivery
+/// claim with its lease, completion and failure.
+pub async fn rewards<S: AllStores>(store: Arc<S>) {
+    let s = store.as_ref();
+    let c = "cs-rew";
+    let mut reward = Reward {
+        id: "early".into(),
+        campaign_id: c.into(),
+        name: "Early access".into(),
+        method: RewardDeliveryMethod::Email,
+        code_prefix: "EARLY".into(),
+    };
+    ok("save", s.save_reward(reward.clone()).await);
+    reward.method = RewardDeliveryMethod::Webhook;
+    ok("replace", s.save_reward(reward.clone()).await);
+    assert_eq!(ok("reward", s.reward(c, "early").await), Some(reward));
+    assert_eq!(ok("reward", s.reward(c, "nope").await), None);
+
+    let ur = UserReward::new(c, "ann", "early", "EARLY-1", at(0));
+    assert!(ok("grant", s.grant_reward(ur.clone()).await));
+    assert!(!ok("grant again", s.grant_reward(ur.clone()).await));
+    let mut same_pair = UserReward::new(c, "ann", "early", "EARLY-2", at(5));
+    same_pair.id = "another-id".into();
+    assert!(
+        !ok(
+            "grant same user and reward",
+            s.grant_reward(same_pair).await
+        ),
+        "one per user and reward"
+    );
+    assert_eq!(
+        ok("user reward", s.user_reward(c, &ur.id).await),
+        Some(ur.clone())
+    );
+    assert_eq!(ok("user reward", s.user_reward(c, "nope").await), None);
+
+    let lease = Duration::from_secs(60);
+    let claimed = ok("claim", s.claim_delivery(c, &ur.id, at(100), lease).await);
+    let DeliveryClaim::Claimed(held) = claimed else {
+        panic!("a pending reward is claimed, got {claimed:?}");
+    };
+    assert_eq!(held.status, DeliveryStatus::Delivering);
+    assert_eq!(held.attempts, 1);
+    assert_eq!(held.lease_until, Some(at(160)));
+    assert_eq!(
+        ok(
+            "claim held",
+            s.claim_delivery(c, &ur.id, at(159), lease).await
+        ),
+        DeliveryClaim::InProgress
+    );
+    let again = ok(
+        "claim after lease",
+        s.claim_delivery(c, &ur.id, at(160), lease).await,
+    );
+    let DeliveryClaim::Claimed(again) = again else {
+        panic!("an ended lease is claimed again, got {again:?}");
+    };
+    assert_eq!((again.attempts, again.lease_until), (2, Some(at(220))));
+
+    ok("fail", s.fail_delivery(c, &ur.id, "smtp down").await);
+    let failed = ok("user reward", s.user_reward(c, &ur.id).await);
+    let failed = failed.unwrap_or_else(|| panic!("user reward gone"));
+    assert_eq!(failed.status, DeliveryStatus::Pending);
+    assert_eq!(failed.lease_until, None);
+    assert_eq!(failed.last_error.as_deref(), Some("smtp down"));
+    assert_eq!(failed.attempts, 2);
+    let third = ok(
+        "claim after failure",
+        s.claim_delivery(c, &ur.id, at(170), lease).await,
+    );
+    assert!(matches!(third, DeliveryClaim::Claimed(ref r) if r.attempts == 3));
+
+    ok("complete", s.complete_delivery(c, &ur.id, at(180)).await);
+    let done = ok("user reward", s.user_reward(c, &ur.id).await);
+    let done = done.unwrap_or_else(|| panic!("user reward gone"));
+    assert_eq!(done.status, DeliveryStatus::Delivered);
+    assert_eq!(done.delivered_at, Some(at(180)));
+    assert_eq!((done.lease_until, done.last_error), (None, None));
+    assert_eq!(
+        ok(
+            "claim delivered",
+            s.claim_delivery(c, &ur.id, at(1000), lease).await
+        ),
+        DeliveryClaim::AlreadyDelivered
+    );
+    ok("fail delivered", s.fail_delivery(c, &ur.id, "late").await);
+    let still = ok("user reward", s.user_reward(c, &ur.id).await);
+    assert_eq!(
+        still.map(|r| (r.status, r.last_error)),
+        Some((DeliveryStatus::Delivered, None))
+    );
+
+    for result in [
+        s.claim_delivery(c, "nope", at(0), lease).await.map(|_| ()),
+        s.complete_delivery(c, "nope", at(0)).await,
+        s.fail_delivery(c, "nope", "x").await,
+    ] {
+        assert!(
+            matches!(
+                result,
+                Err(StoreError::NotFound {
+                    kind: "user reward",
+                    ..
+                })
+            ),
+            "unknown user reward: NotFound, got {result:?}"
+        );
+    }
+    assert_eq!(
+        ok("delivered", s.count_delivered(c, range(180, 181)).await),
+        1
+    );
+    assert_eq!(
+        ok("delivered", s.count_delivered(c, range(0, 180)).await),
+        0
+    );
+}
+
+/// The email log: reservations within a window, release, the sent log.
+pub async fn email_log<S: AllStores>(store: Arc<S>) {
+    let s = store.as_ref();
+    let window = Duration::from_secs(3600);
+    let key = "welcome/cs-mail/ann";
+    assert!(ok("reserve", s.reserve(key, at(0), window).await));
+    assert!(!ok(
+        "reserve within",
+        s.reserve(key, at(3599), window).await
+    ));
+    assert!(ok("reserve after", s.reserve(key, at(3600), window).await));
+    assert!(!ok(
+        "reserve within",
+        s.reserve(key, at(3601), window).await
+    ));
+    ok("release", s.release(key).await);
+    assert!(ok(
+        "reserve released",
+        s.reserve(key, at(3602), window).await
+    ));
+    ok("release unknown", s.release("nope").await);
+
+    let sent = SentEmail {
+        dedupe_key: "welcome/cs-mail/bob".into(),
+        campaign_id: "cs-mail".into(),
+        user_id: Some("bob".into()),
+        kind: EmailKind::Welcome,
+        to: "bob@example.com".into(),
+        sent_at: at(100),
+    };
+    ok("record", s.record_sent(sent.clone()).await);
+    assert!(
+        !ok(
+            "reserve a sent key",
+            s.reserve(&sent.dedupe_key, at(200), window).await
+        ),
+        "a sent email counts as reserved"
+    );
+    assert!(ok(
+        "reserve a sent key later",
+        s.reserve(&sent.dedupe_key, at(3700), window).await
+    ));
+    let milestone = SentEmail {
+        dedupe_key: "milestone/cs-mail/10".into(),
+        user_id: None,
+        kind: EmailKind::Milestone,
+        to: "owner@example.com".into(),
+        sent_at: at(200),
+        ..sent
+    };
+    ok("record", s.record_sent(milestone).await);
+    assert_eq!(
+        ok("sent", s.count_sent("cs-mail", range(100, 201)).await),
+        2
+    );
+    assert_eq!(
+        ok("sent", s.count_sent("cs-mail", range(101, 200)).await),
+        0
+    );
+    assert_eq!(ok("sent", s.count_sent("cs-none", range(0, 1000)).await), 0);
+}
+
+/// Analytics: upsert by (campaign, granularity, start), ranges, ordering.
+pub async fn analytics<S: AllStores>(store: Arc<S>) {
+    let s = store.as_ref();
+    let bucket = |g, start: i64, signups| AnalyticsBucket {
+        campaign_id: "cs-ana".into(),
+        granularity: g,
+        start: at(start),
+        signups,
+        verifications: 1,
+        referrals: 2,
+        emails_sent: 3,
+        rewards_delivered: 4,
+    };
+    ok(
+        "upsert",
+        s.upsert_bucket(bucket(Granularity::Hourly, 7200, 5)).await,
+    );
+    ok(
+        "upsert",
+        s.upsert_bucket(bucket(Granularity::Hourly, 0, 1)).await,
+    );
+    ok(
+        "upsert",
+        s.upsert_bucket(bucket(Granularity::Hourly, 3600, 2)).await,
+    );
+    ok(
+        "replace",
+        s.upsert_bucket(bucket(Granularity::Hourly, 3600, 9)).await,
+    );
+    ok(
+        "daily",
+        s.upsert_bucket(bucket(Granularity::Daily, 0, 50)).await,
+    );
+    let hourly = ok(
+        "buckets",
+        s.buckets("cs-ana", Granularity::Hourly, range(0, 7200))
+            .await,
+    );
+    assert_eq!(
+        hourly,
+        vec![
+            bucket(Granularity::Hourly, 0, 1),
+            bucket(Granularity::Hourly, 3600, 9)
+        ],
+        "oldest first, end excluded, replaced"
+    );
+    let daily = ok(
+        "buckets",
+        s.buckets("cs-ana", Granularity::Daily, range(0, 86400))
+            .await,
+    );
+    assert_eq!(daily, vec![bucket(Granularity::Daily, 0, 50)]);
+    let empty = ok(
+        "buckets",
+        s.buckets("cs-ana", Granularity::Hourly, range(7200, 0))
+            .await,
+    );
+    assert!(empty.is_empty(), "an inverted range is empty");
+    let other = ok(
+        "buckets",
+        s.buckets("cs-none", Granularity::Hourly, range(0, 86400))
+            .await,
+    );
+    assert!(other.is_empty());
+}
+
+/// Fraud signals: other subjects within the window, each once.
+pub async fn fraud_signals<S: AllStores>(store: Arc<S>) {
+    let s = store.as_ref();
+    let w = Duration::from_secs(60);
+    let signal = |kind, value: &str, subject: &str, secs| FraudSignal {
+        campaign_id: "cs-fraud".into(),
+        kind,
+        value: value.into(),
+        subject_id: subject.into(),
+        at: at(secs),
+    };
+    let record = |sig: FraudSignal| s.record_signal(sig, w);
+    assert_eq!(
+        ok("a", record(signal(SignalKind::Ip, "ip", "a", 0)).await),
+        0
+    );
+    assert_eq!(
+        ok("b", record(signal(SignalKind::Ip, "ip", "b", 10)).await),
+        1
+    );
+    assert_eq!(
+        ok(
+            "b again",
+            record(signal(SignalKind::Ip, "ip", "b", 11)).await
+        ),
+        1
+    );
+    assert_eq!(
+        ok("c", record(signal(SignalKind::Ip, "ip", "c", 20)).await),
+        2
+    );
+    assert_eq!(
+        ok(
+            "other kind",
+            record(signal(SignalKind::Device, "ip", "d", 20)).await
+        ),
+        0,
+        "kinds are apart"
+    );
+    assert_eq!(
+        ok(
+            "other value",
+            record(signal(SignalKind::Ip, "ip2", "d", 20)).await
+        ),
+        0
+    );
+    // `a` (t=0) is outside the window of t=65; b (first seen at 10) and c
+    // (20) are in.
+    assert_eq!(
+        ok("d", record(signal(SignalKind::Ip, "ip", "d", 65)).await),
+        2
+    );
+    // At t=75 b is out too: c and d remain.
+    assert_eq!(
+        ok("e", record(signal(SignalKind::Ip, "ip", "e", 75)).await),
+        2
+    );
+    assert_eq!(
+        ok(
+            "referrer",
+            record(signal(SignalKind::Referrer, "ann", "r1", 0)).await
+        ),
+        0
+    );
+}
+
+async fn race<S, T, F, Fut>(store: &Arc<S>, n: usize, f: F) -> Vec<T>
+where
+    S: AllStores,
+    T: Send + 'static,
+    F: Fn(Arc<S>, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let start = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let run = f(Arc::clone(store), i);
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                run.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(
+            t.await
+                .unwrap_or_else(|e| panic!("racing task failed: {e}")),
+        );
+    }
+    out
+}
+
+/// `n` tasks claim one reward delivery at once: exactly one wins.
+pub async fn concurrent_delivery_claims_have_one_winner<S: AllStores>(store: Arc<S>, n: usize) {
+    let ur = UserReward::new("cs-race-rew", "ann", "early", "EARLY-1", at(0));
+    let id = ur.id.clone();
+    assert!(ok("grant", store.grant_reward(ur).await));
+    let claims = race(&store, n, |s, _| {
+        let id = id.clone();
+        async move {
+            s.claim_delivery("cs-race-rew", &id, at(10), Duration::from_secs(60))
+                .await
+        }
+    })
+    .await;
+    let won = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(DeliveryClaim::Claimed(_))))
+        .count();
+    let lost = claims
+        .iter()
+        .filter(|c| matches!(c, Ok(DeliveryClaim::InProgress)))
+        .count();
+    assert_eq!((won, lost), (1, n - 1), "one claim wins: {claims:?}");
+    let held = ok("user reward", store.user_reward("cs-race-rew", &id).await);
+    assert_eq!(held.map(|r| r.attempts), Some(1));
+}
+
+/// `n` tasks claim one milestone at once: exactly one wins.
+pub async fn concurrent_milestone_claims_have_one_winner<S: AllStores>(store: Arc<S>, n: usize) {
+    let claims = race(&store, n, |s, _| async move {
+        s.claim_milestone("cs-race-ms", 100).await
+    })
+    .await;
+    let won = claims.iter().filter(|c| matches!(c, Ok(true))).count();
+    let lost = claims.iter().filter(|c| matches!(c, Ok(false))).count();
+    assert_eq!((won, lost), (1, n - 1), "one claim wins: {claims:?}");
+}
+
+/// `n` users sign up in one campaign at once: positions are exactly `1..=n`.
+pub async fn concurrent_signups_get_distinct_positions<S: AllStores>(store: Arc<S>, n: usize) {
+    let got = race(&store, n, |s, i| async move {
+        s.insert_user(user("cs-race-users", &format!("u{i}"), 0))
+            .await
+    })
+    .await;
+    let mut positions: Vec<u64> = got
+        .into_iter()
+        .map(|r| ok("concurrent insert", r))
+        .collect();
+    positions.sort_unstable();
+    let expected: Vec<u64> = (1..=n as u64).collect();
+    assert_eq!(positions, expected, "positions are 1..=n, each once");
+    let mut stored: Vec<u64> = ok("standings", store.standings("cs-race-users").await)
+        .into_iter()
+        .map(|s| s.original_position)
+        .collect();
+    stored.sort_unstable();
+    assert_eq!(
+        stored, expected,
+        "the stored positions are the returned ones"
+    );
+}
+
+/// `n` tasks verify one pending referral at once: exactly one sees it
+/// pending, and it counts once.
+pub async fn concurrent_verifications_of_a_referral_have_one_winner<S: AllStores>(
+    store: Arc<S>,
+    n: usize,
+) {
+    let c = "cs-race-ref";
+    ok(
+        "insert",
+        store
+            .insert_referral(Referral::new(c, "r1", "ann", "bob", at(0)))
+            .await,
+    );
+    let previous = race(&store, n, |s, i| async move {
+        s.set_referral_status(c, "r1", ReferralStatus::Verified, at(i as i64))
+            .await
+    })
+    .await;
+    let first = previous
+        .iter()
+        .filter(|p| matches!(p, Ok(ReferralStatus::Pending)))
+        .count();
+    let later = previous
+        .iter()
+        .filter(|p| matches!(p, Ok(ReferralStatus::Verified)))
+        .count();
+    assert_eq!(
+        (first, later),
+        (1, n - 1),
+        "one verification wins: {previous:?}"
+    );
+    assert_eq!(ok("verified", store.count_verified(c, "ann").await), 1);
+}
+
+/// `n` tasks reserve one email at once: exactly one may send.
+pub async fn concurrent_reservations_of_an_email_have_one_winner<S: AllStores>(
+    store: Arc<S>,
+    n: usize,
+) {
+    let reserved = race(&store, n, |s, _| async move {
+        s.reserve("welcome/cs-race-mail/ann", at(0), Duration::from_secs(3600))
+            .await
+    })
+    .await;
+    let won = reserved.iter().filter(|r| matches!(r, Ok(true))).count();
+    let lost = reserved.iter().filter(|r| matches!(r, Ok(false))).count();
+    assert_eq!(
+        (won, lost),
+        (1, n - 1),
+        "one reservation wins: {reserved:?}"
+    );
+}
+
+/// `n` tasks bump one campaign's ranking version at once: they get
+/// `1..=n`, each once.
+pub async fn concurrent_ranking_bumps_each_advance_once<S: AllStores>(store: Arc<S>, n: usize) {
+    let got = race(&store, n, |s, _| async move {
+        s.bump_ranking_version("cs-race-rank").await
+    })
+    .await;
+    let mut versions: Vec<u64> = got.into_iter().map(|r| ok("bump", r)).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=n as u64).collect::<Vec<u64>>());
+    assert_eq!(
+        ok("version", store.ranking_version("cs-race-rank").await),
+        n as u64
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_store_conforms() {
+        all(Arc::new(MemoryStore::new())).await;
+    }
+}

@@ -1,0 +1,143 @@
+//! PostgreSQL stores of the `waitlist` SDK (sqlx).
+//!
+//! [`PgStore`] implements every store trait of `waitlist_core::store`
+//! ([`CampaignStore`](waitlist_core::store::CampaignStore),
+//! [`UserStore`](waitlist_core::store::UserStore), referrals, rewards, the
+//! email log, analytics and fraud signals) and the runtime's
+//! [`IdempotencyStore`](waitlist_core::runtime::IdempotencyStore);
+//! [`PgCampaignLock`] is the campaign lock of the position workers,
+//! `pg_advisory_xact_lock(hashtext(campaign_id))` held by a transaction.
+//!
+//! Every table lives in one schema (default `waitlist`, see
+//! [`PgStore::with_schema`]); every query names it, so the store works on a
+//! pool the host shares with its own code. [`PgStore::migrate`] creates the
+//! schema and tables; [`PgStore::migration_sql`] gives the same SQL for a
+//! host that runs its migrations itself.
+//!
+//! Race-sensitive writes are single statements (`INSERT … ON CONFLICT DO
+//! NOTHING`, `UPDATE … WHERE status = … RETURNING`), so several processes can
+//! share one database.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod idempotency;
+mod lock;
+mod migrate;
+mod records;
+mod users;
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+pub use lock::PgCampaignLock;
+pub use migrate::MIGRATIONS;
+
+/// The default schema of the store's tables.
+pub const DEFAULT_SCHEMA: &str = "waitlist";
+
+/// Why connecting or migrating failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// `DATABASE_URL` is not set.
+    #[error("DATABASE_URL is not set")]
+    MissingUrl,
+    /// The database refused or failed.
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Every store trait on PostgreSQL; cheap to clone (it shares the pool).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    schema: String,
+    /// The schema as a quoted identifier, ready to put in SQL.
+    quoted: String,
+    /// Idempotency claims so far (every 1024th purges expired keys).
+    claims: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool.size())
+            .finish()
+    }
+}
+
+/// `name` as a PostgreSQL quoted identifier (`"` doubled inside).
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl PgStore {
+    /// Connects a pool of 10 connections to `url`
+    /// (`postgres://user@host:port/db`).
+    ///
+    /// # Errors
+    /// When the URL is malformed or the database cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, PgError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Connects to `DATABASE_URL`.
+    ///
+    /// # Errors
+    /// [`PgError::MissingUrl`] when it is unset; otherwise as
+    /// [`connect`](Self::connect).
+    pub async fn from_env() -> Result<Self, PgError> {
+        let url = std::env::var("DATABASE_URL").map_err(|_| PgError::MissingUrl)?;
+        Self::connect(&url).await
+    }
+
+    /// A store on the host's pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            schema: DEFAULT_SCHEMA.to_owned(),
+            quoted: quote_ident(DEFAULT_SCHEMA),
+            claims: Arc::default(),
+        }
+    }
+
+    /// Keeps the tables in `schema` instead of `waitlist`.
+    #[must_use]
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self.quoted = quote_ident(&self.schema);
+        self
+    }
+
+    /// The schema of the tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A campaign lock on the same pool. Each held lock keeps one pooled
+    /// connection; size the pool for the campaigns locked at once plus the
+    /// store's own queries.
+    pub fn campaign_lock(&self) -> PgCampaignLock {
+        PgCampaignLock::new(self.pool.clone())
+    }
+
+    /// `sql` with every `{s}` replaced by the quoted schema.
+    pub(crate) fn sql(&self, sql: &str) -> String {
+        sql.replace("{s}", &self.quoted)
+    }
+}
