@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::domain::AllStores;
+use crate::domain::{AllStores, CampaignLock, DomainStores, PositionService};
 use crate::events::{EmailKind, Granularity, RewardDeliveryMethod};
 use crate::store::{
     AnalyticsBucket, Campaign, DeliveryClaim, DeliveryStatus, FraudSignal, PositionChange,
@@ -940,4 +940,65 @@ mod tests {
     async fn memory_store_conforms() {
         all(Arc::new(MemoryStore::new())).await;
     }
+}
+
+/// Two position services (two worker processes) over one store, each with
+/// its own `lock` handle on one shared lock: 40 users, 3 points per
+/// referral; both rank the campaign, the first verifies 10 referrals of
+/// `u40`, then the second 2 of `u20`. The stored positions must be `1..=40`
+/// once each, and a third service recalculating from the store must change
+/// nothing (a cached ranking never goes stale across services).
+pub async fn position_services_sharing_a_store_agree<S: AllStores>(
+    store: Arc<S>,
+    first_lock: Arc<dyn CampaignLock>,
+    second_lock: Arc<dyn CampaignLock>,
+) {
+    let campaign_id = format!("shared-{}", uuid::Uuid::new_v4().simple());
+    let mut campaign = Campaign::new(&campaign_id, "acct");
+    campaign.points_per_referral = 3;
+    store.save_campaign(campaign).await.expect("campaign");
+    for i in 1..=40u64 {
+        let user = User::new(
+            &campaign_id,
+            format!("u{i}"),
+            format!("u{i}@example.com"),
+            at(0),
+        );
+        store.insert_user(user).await.expect("user");
+    }
+    let stores = DomainStores::from_one(Arc::clone(&store));
+    let a = PositionService::new(&stores, Arc::clone(&first_lock));
+    let b = PositionService::new(&stores, second_lock);
+    a.recalculate(&campaign_id, None).await.expect("a ranks");
+    b.recalculate(&campaign_id, None).await.expect("b ranks");
+    for (service, referrer, n) in [(&a, "u40", 10), (&b, "u20", 2)] {
+        for k in 0..n {
+            let id = format!("{referrer}-r{k}");
+            let friend = format!("{id}-friend");
+            let referral = Referral::new(&campaign_id, &id, referrer, friend, at(1));
+            store.insert_referral(referral).await.expect("referral");
+            service
+                .verify_referral(&campaign_id, &id, 3)
+                .await
+                .expect("verify");
+        }
+    }
+    let standings = store.standings(&campaign_id).await.expect("standings");
+    let mut ranks: Vec<u64> = standings.iter().filter_map(|s| s.position).collect();
+    ranks.sort_unstable();
+    assert_eq!(
+        ranks,
+        (1..=40).collect::<Vec<_>>(),
+        "positions must be 1..=40 once each: {standings:?}"
+    );
+    let fresh = PositionService::new(&stores, first_lock);
+    let report = fresh
+        .recalculate(&campaign_id, None)
+        .await
+        .expect("recalculate");
+    assert!(
+        report.changed.is_empty(),
+        "stale positions: {:?}",
+        report.changed
+    );
 }
