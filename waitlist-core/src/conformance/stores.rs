@@ -931,17 +931,6 @@ pub async fn concurrent_ranking_bumps_each_advance_once<S: AllStores>(store: Arc
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::MemoryStore;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn memory_store_conforms() {
-        all(Arc::new(MemoryStore::new())).await;
-    }
-}
-
 /// Two position services (two worker processes) over one store, each with
 /// its own `lock` handle on one shared lock: 40 users, 3 points per
 /// referral; both rank the campaign, the first verifies 10 referrals of
@@ -1001,4 +990,15 @@ pub async fn position_services_sharing_a_store_agree<S: AllStores>(
         "stale positions: {:?}",
         report.changed
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_store_conforms() {
+        all(Arc::new(MemoryStore::new())).await;
+    }
 }
