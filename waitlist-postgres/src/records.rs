@@ -11,7 +11,7 @@ use waitlist_core::events::{Granularity, RewardDeliveryMethod};
 use waitlist_core::store::{
     AnalyticsBucket, AnalyticsStore, DeliveryClaim, DeliveryStatus, EmailLogStore, FraudSignal,
     FraudSignalStore, Referral, ReferralStatus, ReferralStore, Reward, RewardStore, SentEmail,
-    SignalKind, StoreError, StoreResult, TimeRange, UserReward,
+    StoreError, StoreResult, TimeRange, UserReward,
 };
 
 use crate::error::{is_unique_violation, minus, plus, store_error, to_i64, to_u64};
@@ -26,65 +26,20 @@ fn corrupt(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| StoreError::Other(format!("corrupt {what} row: {e}"))
 }
 
-fn referral_status_name(s: ReferralStatus) -> &'static str {
-    match s {
-        ReferralStatus::Pending => "pending",
-        ReferralStatus::Verified => "verified",
-        ReferralStatus::Blocked => "blocked",
+/// The stored name of a unit enum of the model: its serde name
+/// (`snake_case`, as in the events' JSON). Every enum stored by name is a
+/// unit enum, so it always serialises to a string.
+fn name_of<T: serde::Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
     }
 }
 
-fn referral_status(name: &str) -> StoreResult<ReferralStatus> {
-    match name {
-        "pending" => Ok(ReferralStatus::Pending),
-        "verified" => Ok(ReferralStatus::Verified),
-        "blocked" => Ok(ReferralStatus::Blocked),
-        other => Err(StoreError::Other(format!(
-            "unknown referral status `{other}`"
-        ))),
-    }
-}
-
-fn delivery_status_name(s: DeliveryStatus) -> &'static str {
-    match s {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Delivering => "delivering",
-        DeliveryStatus::Delivered => "delivered",
-    }
-}
-
-fn delivery_status(name: &str) -> StoreResult<DeliveryStatus> {
-    match name {
-        "pending" => Ok(DeliveryStatus::Pending),
-        "delivering" => Ok(DeliveryStatus::Delivering),
-        "delivered" => Ok(DeliveryStatus::Delivered),
-        other => Err(StoreError::Other(format!(
-            "unknown delivery status `{other}`"
-        ))),
-    }
-}
-
-fn granularity_name(g: Granularity) -> &'static str {
-    match g {
-        Granularity::Hourly => "hourly",
-        Granularity::Daily => "daily",
-    }
-}
-
-fn granularity(name: &str) -> StoreResult<Granularity> {
-    match name {
-        "hourly" => Ok(Granularity::Hourly),
-        "daily" => Ok(Granularity::Daily),
-        other => Err(StoreError::Other(format!("unknown granularity `{other}`"))),
-    }
-}
-
-fn signal_kind_name(k: SignalKind) -> &'static str {
-    match k {
-        SignalKind::Ip => "ip",
-        SignalKind::Device => "device",
-        SignalKind::Referrer => "referrer",
-    }
+/// A unit enum of the model from its stored name.
+fn parse_name<T: serde::de::DeserializeOwned>(what: &str, name: &str) -> StoreResult<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|_| StoreError::Other(format!("unknown {what} `{name}`")))
 }
 
 fn referral_from_row(row: &PgRow) -> StoreResult<Referral> {
@@ -95,7 +50,7 @@ fn referral_from_row(row: &PgRow) -> StoreResult<Referral> {
         campaign_id: row.try_get("campaign_id").map_err(&get)?,
         referrer_id: row.try_get("referrer_id").map_err(&get)?,
         referred_id: row.try_get("referred_id").map_err(&get)?,
-        status: referral_status(&status)?,
+        status: parse_name::<ReferralStatus>("referral status", &status)?,
         created_at: row.try_get("created_at").map_err(&get)?,
         verified_at: row.try_get("verified_at").map_err(&get)?,
     })
@@ -111,7 +66,7 @@ fn user_reward_from_row(row: &PgRow) -> StoreResult<UserReward> {
         user_id: row.try_get("user_id").map_err(&get)?,
         reward_id: row.try_get("reward_id").map_err(&get)?,
         code: row.try_get("code").map_err(&get)?,
-        status: delivery_status(&status)?,
+        status: parse_name::<DeliveryStatus>("delivery status", &status)?,
         attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
         last_error: row.try_get("last_error").map_err(&get)?,
         lease_until: row.try_get("lease_until").map_err(&get)?,
@@ -127,7 +82,7 @@ fn bucket_from_row(row: &PgRow) -> StoreResult<AnalyticsBucket> {
         |col: &str| -> StoreResult<u64> { to_u64(row.try_get(col).map_err(&get)?, "bucket count") };
     Ok(AnalyticsBucket {
         campaign_id: row.try_get("campaign_id").map_err(&get)?,
-        granularity: granularity(&g)?,
+        granularity: parse_name::<Granularity>("granularity", &g)?,
         start: row.try_get("start_at").map_err(&get)?,
         signups: n("signups")?,
         verifications: n("verifications")?,
@@ -145,7 +100,13 @@ fn not_found(kind: &'static str, id: &str) -> StoreError {
 }
 
 impl PgStore {
-    async fn count_in(&self, sql: &str, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
+    /// A count query over `campaign_id` and `range` (`$1`, `$2`, `$3`).
+    pub(crate) async fn count_in(
+        &self,
+        sql: &str,
+        campaign_id: &str,
+        range: TimeRange,
+    ) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar(&self.sql(sql))
             .bind(campaign_id)
             .bind(range.start)
@@ -170,7 +131,7 @@ impl ReferralStore for PgStore {
         .bind(&referral.id)
         .bind(&referral.referrer_id)
         .bind(&referral.referred_id)
-        .bind(referral_status_name(referral.status))
+        .bind(name_of(referral.status))
         .bind(referral.created_at)
         .bind(referral.verified_at)
         .execute(&self.pool)
@@ -237,13 +198,13 @@ impl ReferralStore for PgStore {
         ))
         .bind(campaign_id)
         .bind(referral_id)
-        .bind(referral_status_name(status))
+        .bind(name_of(status))
         .bind(at)
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
         match previous {
-            Some(name) => referral_status(&name),
+            Some(name) => parse_name::<ReferralStatus>("referral status", &name),
             None => Err(not_found("referral", referral_id)),
         }
     }
@@ -328,7 +289,7 @@ impl RewardStore for PgStore {
         .bind(&user_reward.user_id)
         .bind(&user_reward.reward_id)
         .bind(&user_reward.code)
-        .bind(delivery_status_name(user_reward.status))
+        .bind(name_of(user_reward.status))
         .bind(i64::from(user_reward.attempts))
         .bind(&user_reward.last_error)
         .bind(user_reward.lease_until)
@@ -396,7 +357,10 @@ impl RewardStore for PgStore {
         .map_err(store_error)?;
         match status {
             None => Err(not_found("user reward", user_reward_id)),
-            Some(s) if delivery_status(&s)? == DeliveryStatus::Delivered => {
+            Some(s)
+                if parse_name::<DeliveryStatus>("delivery status", &s)?
+                    == DeliveryStatus::Delivered =>
+            {
                 Ok(DeliveryClaim::AlreadyDelivered)
             }
             Some(_) => Ok(DeliveryClaim::InProgress),
@@ -542,7 +506,7 @@ impl AnalyticsStore for PgStore {
                  rewards_delivered = EXCLUDED.rewards_delivered",
         ))
         .bind(&bucket.campaign_id)
-        .bind(granularity_name(bucket.granularity))
+        .bind(name_of(bucket.granularity))
         .bind(bucket.start)
         .bind(to_i64(bucket.signups, "signups")?)
         .bind(to_i64(bucket.verifications, "verifications")?)
@@ -567,7 +531,7 @@ impl AnalyticsStore for PgStore {
              ORDER BY start_at",
         ))
         .bind(campaign_id)
-        .bind(granularity_name(granularity))
+        .bind(name_of(granularity))
         .bind(range.start)
         .bind(range.end)
         .fetch_all(&self.pool)
@@ -585,13 +549,13 @@ impl FraudSignalStore for PgStore {
     /// the subject (its first time in the window is kept) and counts the
     /// other subjects within the window.
     async fn record_signal(&self, signal: FraudSignal, window: Duration) -> StoreResult<u64> {
-        let kind = signal_kind_name(signal.kind);
+        let kind = name_of(signal.kind);
         let since = minus(signal.at, window);
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3 || '/' || $4))")
             .bind(SIGNAL_LOCK_CLASS)
             .bind(&signal.campaign_id)
-            .bind(kind)
+            .bind(&kind)
             .bind(&signal.value)
             .execute(&mut *tx)
             .await
@@ -612,7 +576,7 @@ impl FraudSignalStore for PgStore {
                AND subject_id <> $4 AND at >= $6 AND at <= $5",
         ))
         .bind(&signal.campaign_id)
-        .bind(kind)
+        .bind(&kind)
         .bind(&signal.value)
         .bind(&signal.subject_id)
         .bind(signal.at)

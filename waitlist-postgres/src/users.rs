@@ -83,22 +83,6 @@ impl PgStore {
         .await
         .map_err(store_error)
     }
-
-    async fn count_users_in(
-        &self,
-        sql: &str,
-        campaign_id: &str,
-        range: TimeRange,
-    ) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar(&self.sql(sql))
-            .bind(campaign_id)
-            .bind(range.start)
-            .bind(range.end)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(store_error)?;
-        count(n)
-    }
 }
 
 #[async_trait]
@@ -405,7 +389,7 @@ impl UserStore for PgStore {
     }
 
     async fn count_signups(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        self.count_users_in(
+        self.count_in(
             "SELECT count(*) FROM {s}.users
              WHERE campaign_id = $1 AND created_at >= $2 AND created_at < $3",
             campaign_id,
@@ -415,7 +399,7 @@ impl UserStore for PgStore {
     }
 
     async fn count_verifications(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        self.count_users_in(
+        self.count_in(
             "SELECT count(*) FROM {s}.users
              WHERE campaign_id = $1 AND verified_at >= $2 AND verified_at < $3",
             campaign_id,
