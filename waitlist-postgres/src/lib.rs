@@ -140,4 +140,20 @@ impl PgStore {
     pub(crate) fn sql(&self, sql: &str) -> String {
         sql.replace("{s}", &self.quoted)
     }
+
+    /// The row of `table` keyed by (`campaign_id`, `id`), if there is one.
+    pub(crate) async fn row_by_id(
+        &self,
+        table: &str,
+        campaign_id: &str,
+        id: &str,
+    ) -> waitlist_core::store::StoreResult<Option<sqlx::postgres::PgRow>> {
+        let sql = format!("SELECT * FROM {{s}}.{table} WHERE campaign_id = $1 AND id = $2");
+        sqlx::query(&self.sql(&sql))
+            .bind(campaign_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::store_error)
+    }
 }

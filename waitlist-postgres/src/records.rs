@@ -160,14 +160,9 @@ impl ReferralStore for PgStore {
         campaign_id: &str,
         referral_id: &str,
     ) -> StoreResult<Option<Referral>> {
-        let row = sqlx::query(
-            &self.sql("SELECT * FROM {s}.referrals WHERE campaign_id = $1 AND id = $2"),
-        )
-        .bind(campaign_id)
-        .bind(referral_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
+        let row = self
+            .row_by_id("referrals", campaign_id, referral_id)
+            .await?;
         row.as_ref().map(referral_from_row).transpose()
     }
 
@@ -255,13 +250,7 @@ impl RewardStore for PgStore {
     }
 
     async fn reward(&self, campaign_id: &str, reward_id: &str) -> StoreResult<Option<Reward>> {
-        let row =
-            sqlx::query(&self.sql("SELECT * FROM {s}.rewards WHERE campaign_id = $1 AND id = $2"))
-                .bind(campaign_id)
-                .bind(reward_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_error)?;
+        let row = self.row_by_id("rewards", campaign_id, reward_id).await?;
         let Some(row) = row else { return Ok(None) };
         let get = corrupt("reward");
         let Json(method): Json<RewardDeliveryMethod> = row.try_get("method").map_err(&get)?;
@@ -306,14 +295,9 @@ impl RewardStore for PgStore {
         campaign_id: &str,
         user_reward_id: &str,
     ) -> StoreResult<Option<UserReward>> {
-        let row = sqlx::query(
-            &self.sql("SELECT * FROM {s}.user_rewards WHERE campaign_id = $1 AND id = $2"),
-        )
-        .bind(campaign_id)
-        .bind(user_reward_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
+        let row = self
+            .row_by_id("user_rewards", campaign_id, user_reward_id)
+            .await?;
         row.as_ref().map(user_reward_from_row).transpose()
     }
 

@@ -225,13 +225,7 @@ impl UserStore for PgStore {
     }
 
     async fn user(&self, campaign_id: &str, user_id: &str) -> StoreResult<Option<User>> {
-        let row =
-            sqlx::query(&self.sql("SELECT * FROM {s}.users WHERE campaign_id = $1 AND id = $2"))
-                .bind(campaign_id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_error)?;
+        let row = self.row_by_id("users", campaign_id, user_id).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
