@@ -4,8 +4,9 @@
 //! sees every attempt, the SDK's own retries included, so the counter is
 //! what AWS bills.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -21,16 +22,38 @@ pub const FAILED_ENTRIES: &str = "waitlist_sqs_failed_batch_entries_total";
 /// Counter: visibility extensions of messages whose handler is still running.
 pub const HEARTBEATS: &str = "waitlist_sqs_visibility_extensions_total";
 
-/// Requests sent by one transport (all its clones), readable in code.
+/// Requests sent by one transport (all its clones), readable in code:
+/// in total and by operation.
 #[derive(Debug, Default)]
 pub struct RequestCounter {
     total: AtomicU64,
+    by_op: Mutex<HashMap<String, u64>>,
 }
 
 impl RequestCounter {
     /// Requests sent so far.
     pub fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
+    }
+
+    /// Requests of one operation (`DeleteMessageBatch`, `ReceiveMessage`,
+    /// ...) sent so far.
+    pub fn of(&self, op: &str) -> u64 {
+        self.by_op
+            .lock()
+            .map_or(0, |m| m.get(op).copied().unwrap_or(0))
+    }
+
+    fn count(&self, op: &str) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.by_op.lock() {
+            match m.get_mut(op) {
+                Some(n) => *n += 1,
+                None => {
+                    m.insert(op.to_owned(), 1);
+                }
+            }
+        }
     }
 }
 
@@ -49,11 +72,11 @@ impl Intercept for CountRequests {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.total.fetch_add(1, Ordering::Relaxed);
         let (service, op) = cfg.load::<Metadata>().map_or_else(
             || (String::from("unknown"), String::from("unknown")),
             |m| (m.service().to_owned(), m.name().to_owned()),
         );
+        self.0.count(&op);
         metrics::counter!(REQUESTS, "service" => service, "op" => op).increment(1);
         Ok(())
     }

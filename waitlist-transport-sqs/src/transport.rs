@@ -161,6 +161,13 @@ impl SqsTransport {
         self.inner.requests.total()
     }
 
+    /// Requests of one API operation (`SendMessageBatch`,
+    /// `DeleteMessageBatch`, `ReceiveMessage`, ...) sent so far by this
+    /// transport and its clones, retries included.
+    pub fn requests_of(&self, op: &str) -> u64 {
+        self.inner.requests.of(op)
+    }
+
     /// The names of `group`'s queues on `topic`.
     pub fn names(&self, topic: &str, group: &str) -> Names {
         Names::new(
