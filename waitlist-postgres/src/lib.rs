@@ -24,6 +24,7 @@ mod error;
 mod idempotency;
 mod lock;
 mod migrate;
+pub mod outbox;
 mod records;
 mod users;
 
@@ -35,6 +36,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use lock::PgCampaignLock;
 pub use migrate::MIGRATIONS;
+pub use outbox::{Backlog, Outbox, OutboxRelay, RelayStats, RunningRelay};
 
 /// The default schema of the store's tables.
 pub const DEFAULT_SCHEMA: &str = "waitlist";

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ranking_versions",
         include_str!("../migrations/0002_ranking_versions.sql"),
     ),
+    (3, "outbox", include_str!("../migrations/0003_outbox.sql")),
 ];
 
 /// Key of the advisory lock that serialises concurrent `migrate` calls (two

@@ -98,12 +98,21 @@ impl Drop for TestDb {
 }
 
 /// Polls `cond` every 10 ms until it holds, failing after 10 s.
-pub async fn eventually<F, Fut>(what: &str, mut cond: F)
+pub async fn eventually<F, Fut>(what: &str, cond: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    eventually_within(what, Duration::from_secs(10), cond).await;
+}
+
+/// Polls `cond` every 10 ms until it holds, failing after `limit`.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     while !cond().await {
         assert!(
             tokio::time::Instant::now() < deadline,
