@@ -31,7 +31,7 @@ pub use waitlist_transport_sqs::{QueueKind, SqsConfig, SqsTransport};
 #[cfg(feature = "postgres")]
 pub use waitlist_postgres as postgres;
 #[cfg(feature = "postgres")]
-pub use waitlist_postgres::{PgCampaignLock, PgStore};
+pub use waitlist_postgres::{Outbox, OutboxRelay, PgCampaignLock, PgStore};
 /// Redis stores: waiting-room queues and sessions, idempotency keys
 /// (feature `redis`).
 #[cfg(feature = "redis")]

@@ -55,8 +55,8 @@ pub struct DomainConfig {
     pub job_workers: usize,
     /// Retry policy of every group \[[`RetryPolicy::default`]\].
     pub retry: RetryPolicy,
-    /// Delay between checks while the position email waits for
-    /// `position-workers` \[200 ms\].
+    /// Delay before `email-workers` looks again for a referral the host
+    /// has not stored yet \[200 ms\].
     pub position_wait: Duration,
     /// Deduplication of message ids in every group, with its TTL \[none\].
     pub idempotency: Option<(Arc<dyn IdempotencyStore>, Duration)>,
@@ -196,22 +196,27 @@ async fn verification_email(
         .map(drop)
 }
 
-/// The referrer's position-update email, once `position-workers` counted
-/// the referral (it retries until then).
+/// The referrer's position-update email when `position-workers` has
+/// already counted the referral; otherwise `position-workers` enqueues it
+/// as a job once it has (see [`position_email_job`]). Both paths share one
+/// dedupe key, so the email goes out once whichever comes first, however
+/// long the position backlog.
 async fn position_email(w: W, e: Envelope<ReferralVerified>, _: Context) -> Outcome {
     let d = e.data;
-    let wait = w.position_wait;
     let referral = match w.referrals.referral(&d.campaign_id, &d.referral_id).await {
         Err(e) => return DomainError::from(e).outcome(),
         Ok(None) => {
-            return Outcome::retry_after(wait, format!("referral {} not stored yet", d.referral_id))
+            return Outcome::retry_after(
+                w.position_wait,
+                format!("referral {} not stored yet", d.referral_id),
+            )
         }
         Ok(Some(r)) => r,
     };
     match referral.status {
         ReferralStatus::Blocked => Outcome::skip("referral blocked by fraud detection"),
         ReferralStatus::Pending => {
-            Outcome::retry_after(wait, "waiting for position-workers to count the referral")
+            Outcome::skip("not counted yet: position-workers enqueue the email once they count it")
         }
         ReferralStatus::Verified => w
             .email
@@ -226,6 +231,18 @@ async fn position_email(w: W, e: Envelope<ReferralVerified>, _: Context) -> Outc
             .map(drop)
             .into_outcome(),
     }
+}
+
+/// The position-update email of a counted referral as a job, with the
+/// dedupe key [`position_email`] uses.
+fn position_email_job(campaign_id: &str, referrer_id: &str, referral_id: &str) -> EmailJob {
+    let kind = EmailKind::PositionUpdate;
+    let mut job = EmailJob::new(kind, campaign_id, referrer_id);
+    job.template_data.insert(
+        "dedupe_key".into(),
+        format!("{kind}/{campaign_id}/{referrer_id}/{referral_id}").into(),
+    );
+    job
 }
 
 async fn reward_email(w: W, e: Envelope<RewardEarned>, _: Context) -> Result<(), DomainError> {
@@ -277,6 +294,7 @@ pub fn position_workers(services: &S, config: &DomainConfig) -> ConsumerGroup {
 
 /// Fraud check, recount, move the referrer, grant rewards.
 async fn count_referral(w: W, e: Envelope<ReferralVerified>, _: Context) -> Outcome {
+    let account_id = e.account_id;
     let d = e.data;
     match w.fraud.check_referral(&d.campaign_id, &d.referral_id).await {
         Ok(check) if check.report.decision == super::Decision::Block => {
@@ -298,10 +316,19 @@ async fn count_referral(w: W, e: Envelope<ReferralVerified>, _: Context) -> Outc
             change,
         }) => {
             tracing::info!(campaign_id = %d.campaign_id, user_id = %change.user_id, old = change.old_position, new = change.new_position, "position changed");
-            w.rewards
+            if let Err(e) = w
+                .rewards
                 .grant_for_referrals(&d.campaign_id, &d.referrer_id, verified_referrals)
                 .await
+            {
+                return e.outcome();
+            }
+            let job = position_email_job(&d.campaign_id, &d.referrer_id, &d.referral_id);
+            w.jobs
+                .enqueue_email(&account_id, job)
+                .await
                 .map(drop)
+                .map_err(DomainError::from)
                 .into_outcome()
         }
         Err(e) => e.outcome(),
