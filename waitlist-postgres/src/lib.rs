@@ -36,11 +36,11 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use lock::PgCampaignLock;
 pub use migrate::MIGRATIONS;
+pub use outbox::{Backlog, Outbox, OutboxRelay, RelayStats, RunningRelay};
 /// The sqlx this crate is built on: hosts use it for their own queries in
 /// the transactions they stage outbox messages in (one version, so
 /// `&mut *tx` fits).
 pub use sqlx;
-pub use outbox::{Backlog, Outbox, OutboxRelay, RelayStats, RunningRelay};
 
 /// The default schema of the store's tables.
 pub const DEFAULT_SCHEMA: &str = "waitlist";

@@ -9,13 +9,15 @@
 //!   PostgreSQL delivers the notification at commit, and a rolled-back
 //!   transaction stages nothing.
 //! - [`OutboxRelay`] claims due rows in staging order, publishes them as one
-//!   batch and marks them sent in the transaction that claimed them. Rows
-//!   are locked `FOR UPDATE SKIP LOCKED` and each key by a transaction-level
-//!   advisory lock, so several relays (in one process or many) never claim a
-//!   row twice and never publish one key's messages out of order. A failed
-//!   batch is retried with exponential backoff; later rows of its keys wait
-//!   for it. Relays wake on `LISTEN/NOTIFY` and poll as a fallback; sent
-//!   rows are purged after a retention.
+//!   batch and marks them sent in the transaction that claimed them. It
+//!   claims keys, not rows: a key's waiting rows are taken only under a
+//!   transaction-level advisory lock on the key, read after the lock is
+//!   held (rows without a key are locked `FOR UPDATE SKIP LOCKED`), so
+//!   several relays (in one process or many) never claim a row twice and
+//!   never publish one key's messages out of order. A failed batch is
+//!   retried with exponential backoff; later rows of its keys wait for it.
+//!   Relays wake on `LISTEN/NOTIFY` and poll as a fallback; sent rows are
+//!   purged after a retention.
 //! - [`Outbox::publisher`] is a [`Publisher`] that stages (each call its own
 //!   transaction), so [`DomainEventPublisher`](waitlist_core::domain::DomainEventPublisher),
 //!   [`JobProducer`](waitlist_core::domain::JobProducer) and the waiting room
@@ -66,6 +68,12 @@ fn db_error(e: sqlx::Error) -> Error {
 pub struct Outbox {
     store: PgStore,
     channel: String,
+    /// Stages of this value (and its clones) notify at most once per
+    /// `notify_every`; see [`Outbox::with_notify_interval`].
+    notify_every: Duration,
+    /// When this value last notified, in microseconds since `epoch`.
+    last_notify: Arc<AtomicU64>,
+    epoch: std::time::Instant,
 }
 
 impl fmt::Debug for Outbox {
@@ -95,7 +103,34 @@ impl Outbox {
         Self {
             store: store.clone(),
             channel: format!("waitlist_outbox.{schema}"),
+            notify_every: Duration::from_millis(20),
+            last_notify: Arc::new(AtomicU64::new(u64::MAX)),
+            epoch: std::time::Instant::now(),
         }
+    }
+
+    /// How often stages from this value (and its clones) send a
+    /// notification (default 20 ms; zero: every stage). `NOTIFY` serialises
+    /// the commits of the transactions that send it, which halves staging
+    /// throughput under load; a relay woken by one keeps looking every
+    /// 20 ms while rows keep coming, so the stages in between are not
+    /// delayed either.
+    #[must_use]
+    pub fn with_notify_interval(mut self, every: Duration) -> Self {
+        self.notify_every = every;
+        self
+    }
+
+    /// Whether this stage should notify (and, if so, records that it did).
+    fn take_notify(&self) -> bool {
+        let now = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
+        let every = u64::try_from(self.notify_every.as_micros()).unwrap_or(u64::MAX);
+        let last = self.last_notify.load(Ordering::Relaxed);
+        let due = last == u64::MAX || now.saturating_sub(last) >= every;
+        due && self
+            .last_notify
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// The store whose schema holds the table.
@@ -129,26 +164,32 @@ impl Outbox {
             headers.push(serde_json::to_string(&m.headers)?);
             payloads.push(m.payload.as_ref());
         }
-        let sql = self.store.sql(
-            "WITH staged AS (
-                 INSERT INTO {s}.outbox (message_id, topic, key, headers, payload)
-                 SELECT i, t, k, h::jsonb, p
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])
-                     AS v(i, t, k, h, p)
-                 RETURNING 1
-             )
-             SELECT pg_notify($6, '') FROM (SELECT 1 FROM staged LIMIT 1) AS any_staged",
-        );
-        sqlx::query(&sql)
+        const INSERT: &str = "INSERT INTO {s}.outbox (message_id, topic, key, headers, payload)
+             SELECT i, t, k, h::jsonb, p
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])
+                 AS v(i, t, k, h, p)";
+        let notify = self.take_notify();
+        let sql = if notify {
+            // The notification is delivered at commit, and never on rollback.
+            self.store.sql(&format!(
+                "WITH staged AS ({INSERT} RETURNING 1)
+                 SELECT pg_notify($6, '') FROM (SELECT 1 FROM staged LIMIT 1) AS any_staged"
+            ))
+        } else {
+            self.store.sql(INSERT)
+        };
+        let query = sqlx::query(&sql)
             .bind(ids)
             .bind(topics)
             .bind(keys)
             .bind(headers)
-            .bind(payloads)
-            .bind(&self.channel)
-            .execute(executor)
-            .await
-            .map_err(db_error)?;
+            .bind(payloads);
+        let query = if notify {
+            query.bind(&self.channel)
+        } else {
+            query
+        };
+        query.execute(executor).await.map_err(db_error)?;
         Ok(())
     }
 
@@ -237,32 +278,99 @@ impl Outbox {
         Ok(done.rows_affected())
     }
 
-    /// Claims up to `limit` due rows and publishes them; returns how many
-    /// were sent (0 when nothing was due or the publish failed).
-    async fn relay_once(&self, relay: &Settings, publisher: &dyn Publisher) -> Result<Claimed> {
-        let mut tx = self.store.pool().begin().await.map_err(db_error)?;
-        // A row is due when its key is not claimed by another relay (the
-        // advisory lock) and no earlier row of its key is backing off.
-        let claim = self.store.sql(
-            "SELECT o.id, o.message_id, o.topic, o.key, o.headers::text AS headers, o.payload
-             FROM {s}.outbox o
-             WHERE o.sent_at IS NULL AND o.next_attempt_at <= now()
-               AND (o.key IS NULL OR (
-                   pg_try_advisory_xact_lock($2, hashtext(o.key))
-                   AND NOT EXISTS (
-                       SELECT 1 FROM {s}.outbox e
-                       WHERE e.key = o.key AND e.id < o.id
-                         AND e.sent_at IS NULL AND e.next_attempt_at > now())))
-             ORDER BY o.id
-             LIMIT $1
-             FOR UPDATE OF o SKIP LOCKED",
+    /// Claims up to `limit` rows for `tx`, in staging order.
+    ///
+    /// Keyed rows are claimed a key at a time: first the keys whose oldest
+    /// waiting row is due, each under a transaction-level advisory lock
+    /// (keys another relay holds are skipped); then, in a new statement —
+    /// so its snapshot sees everything a relay that held one of these keys
+    /// before has committed — those keys' waiting rows, of which each key
+    /// gives its rows up to the first one still backing off. Rows without a
+    /// key have no order to keep and are claimed `FOR UPDATE SKIP LOCKED`.
+    async fn claim(&self, tx: &mut sqlx::PgConnection, limit: usize) -> Result<Vec<PgRow>> {
+        let n = i64::try_from(limit).unwrap_or(i64::MAX);
+        let heads = self.store.sql(
+            "SELECT h.key FROM (
+                 SELECT DISTINCT ON (key) key, id, next_attempt_at FROM {s}.outbox
+                 WHERE sent_at IS NULL AND key IS NOT NULL
+                 ORDER BY key, id) AS h
+             WHERE h.next_attempt_at <= now()
+             ORDER BY h.id
+             LIMIT $1",
         );
-        let rows = sqlx::query(&claim)
-            .bind(i64::try_from(relay.batch_size).unwrap_or(i64::MAX))
+        let candidates: Vec<String> = sqlx::query_scalar(&heads)
+            .bind(n)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let mut rows = Vec::new();
+        if !candidates.is_empty() {
+            let locked: Vec<String> = sqlx::query_scalar(
+                "SELECT k FROM UNNEST($1::text[]) AS k
+                 WHERE pg_try_advisory_xact_lock($2, hashtext(k))",
+            )
+            .bind(&candidates)
             .bind(KEY_LOCK_CLASS)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
+            if !locked.is_empty() {
+                let keyed = self.store.sql(
+                    "SELECT id, message_id, topic, key, headers::text AS headers, payload,
+                            next_attempt_at <= now() AS due
+                     FROM {s}.outbox
+                     WHERE sent_at IS NULL AND key = ANY($1)
+                     ORDER BY id
+                     LIMIT $2",
+                );
+                let found = sqlx::query(&keyed)
+                    .bind(&locked)
+                    .bind(n)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let mut waiting = std::collections::HashSet::new();
+                for row in found {
+                    let key: String = row.try_get("key").map_err(db_error)?;
+                    let due: bool = row.try_get("due").map_err(db_error)?;
+                    if !due {
+                        waiting.insert(key);
+                    } else if !waiting.contains(&key) {
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+        if rows.len() < limit {
+            let unkeyed = self.store.sql(
+                "SELECT id, message_id, topic, key, headers::text AS headers, payload
+                 FROM {s}.outbox
+                 WHERE sent_at IS NULL AND key IS NULL AND next_attempt_at <= now()
+                 ORDER BY id
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED",
+            );
+            let more = sqlx::query(&unkeyed)
+                .bind(i64::try_from(limit - rows.len()).unwrap_or(i64::MAX))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            rows.extend(more);
+            let mut by_id = Vec::with_capacity(rows.len());
+            for row in rows {
+                by_id.push((row.try_get::<i64, _>("id").map_err(db_error)?, row));
+            }
+            by_id.sort_by_key(|(id, _)| *id);
+            rows = by_id.into_iter().map(|(_, row)| row).collect();
+        }
+        Ok(rows)
+    }
+
+    /// Claims up to `limit` due rows and publishes them; returns how many
+    /// were sent (0 when nothing was due or the publish failed).
+    async fn relay_once(&self, relay: &Settings, publisher: &dyn Publisher) -> Result<Claimed> {
+        let mut tx = self.store.pool().begin().await.map_err(db_error)?;
+        let rows = self.claim(&mut tx, relay.batch_size).await?;
         if rows.is_empty() {
             tx.commit().await.map_err(db_error)?;
             return Ok(Claimed::default());
@@ -562,13 +670,16 @@ async fn run(relay: OutboxRelay, mut stopped: watch::Receiver<bool>, stats: Arc<
     let mut listener = listen(&outbox).await;
     let mut last_purge = tokio::time::Instant::now();
     let mut refresh_gauges = true;
+    let mut active = false;
     loop {
         if *stopped.borrow() {
             return;
         }
         // Relay until a round finds less than a full batch due.
+        let mut claimed_any = false;
         let more = match outbox.relay_once(&settings, publisher.as_ref()).await {
             Ok(round) => {
+                claimed_any = round.claimed > 0;
                 if round.sent > 0 {
                     stats
                         .relayed
@@ -608,10 +719,18 @@ async fn run(relay: OutboxRelay, mut stopped: watch::Receiver<bool>, stats: Arc<
         if more {
             continue;
         }
-        // Wait for a notification, the poll interval or the stop.
+        // Wait for a notification, the poll interval or the stop; while rows
+        // keep coming (stages between two notifications do not notify),
+        // look again soon.
+        let timeout = if active {
+            ACTIVE_POLL.min(settings.poll_interval)
+        } else {
+            settings.poll_interval
+        };
         tokio::select! {
             _ = stopped.changed() => return,
-            () = wait(&mut listener, settings.poll_interval) => {
+            notified = wait(&mut listener, timeout) => {
+                active = notified || claimed_any;
                 if listener.is_none() {
                     listener = listen(&outbox).await;
                 }
@@ -620,16 +739,24 @@ async fn run(relay: OutboxRelay, mut stopped: watch::Receiver<bool>, stats: Arc<
     }
 }
 
-/// Waits for a notification or `poll`. A listener that fails is dropped,
-/// to be opened again.
-async fn wait(listener: &mut Option<PgListener>, poll: Duration) {
+/// How soon a relay that just found work looks again.
+const ACTIVE_POLL: Duration = Duration::from_millis(20);
+
+/// Waits for a notification or `poll`; true when notified. A listener that
+/// fails is dropped, to be opened again.
+async fn wait(listener: &mut Option<PgListener>, poll: Duration) -> bool {
     let Some(l) = listener.as_mut() else {
         tokio::time::sleep(poll).await;
-        return;
+        return false;
     };
-    if let Ok(Err(e)) = tokio::time::timeout(poll, l.recv()).await {
-        tracing::warn!(error = %e, "outbox relay: notification listener failed; polling");
-        *listener = None;
+    match tokio::time::timeout(poll, l.recv()).await {
+        Ok(Ok(_)) => true,
+        Err(_) => false,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "outbox relay: notification listener failed; polling");
+            *listener = None;
+            false
+        }
     }
 }
 
