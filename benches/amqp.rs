@@ -18,7 +18,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{median, runtime, sdk_consume, signed_up_messages, sizes, unreachable};
+use common::{
+    median, per_second, runtime, sdk_consume, signed_up_messages, sizes, unreachable, Row,
+};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -176,6 +178,24 @@ fn main() {
             "  consume with acks      raw lapin {cr:>9.0}/s   waitlist {cs:>9.0}/s   ratio {:.3}",
             cs / cr
         );
+        Row {
+            what: "RabbitMQ publish with confirms (vs raw lapin, pipelined confirms)",
+            sdk: per_second(ps),
+            baseline: per_second(pr),
+            ratio: Some(ps / pr),
+            target: "≥ 0.95",
+            met: ps / pr >= 0.95,
+        }
+        .print();
+        Row {
+            what: "RabbitMQ consume with acks (vs raw lapin, one consumer)",
+            sdk: per_second(cs),
+            baseline: per_second(cr),
+            ratio: Some(cs / cr),
+            target: "keep (≥ 0.95)",
+            met: cs / cr >= 0.95,
+        }
+        .print();
         t.shutdown().await;
     });
 }

@@ -19,7 +19,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{median, runtime, signed_up_messages, sizes, unreachable};
+use common::{median, per_second, runtime, signed_up_messages, sizes, unreachable, Row};
 use waitlist::prelude::*;
 use waitlist::{AmqpConfig, AmqpTransport, PgStore};
 
@@ -112,12 +112,16 @@ fn main() {
         let (d, o) = (median(d), median(o));
         let ratio = o / d;
         println!("outbox bench: {n} events, {PRODUCERS} producers, {rounds} rounds (medians)");
-        println!("| what | SDK | baseline | ratio | target | met |");
-        println!("|---|---|---|---|---|---|");
-        println!(
-            "| outbox: staged + relayed vs direct publish (RabbitMQ, confirms) | {o:.0}/s | {d:.0}/s | {ratio:.2} | ≥ 0.5 | {} |",
-            if ratio >= 0.5 { "yes" } else { "no" }
-        );
+        println!("  direct publish {d:>8.0}/s   outbox {o:>8.0}/s   ratio {ratio:.3}");
+        Row {
+            what: "outbox: staged + relayed (vs direct publish, RabbitMQ confirms)",
+            sdk: per_second(o),
+            baseline: per_second(d),
+            ratio: Some(ratio),
+            target: "≥ 0.5",
+            met: ratio >= 0.5,
+        }
+        .print();
         let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
             .execute(pg.pool())
             .await;

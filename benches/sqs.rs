@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
 };
-use common::{median, runtime, sdk_consume, signed_up_messages, sizes, unreachable};
+use common::{
+    median, per_second, runtime, sdk_consume, signed_up_messages, sizes, unreachable, Row,
+};
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
 use waitlist::{SqsConfig, SqsTransport};
@@ -237,6 +239,24 @@ fn main() {
             "  end to end  raw aws-sdk-sqs {pr:>8.0}/s   waitlist {ps:>8.0}/s   ratio {:.3}",
             ps / pr
         );
+        Row {
+            what: "SQS billed requests per message end to end (baseline: raw batched)",
+            sdk: format!("{:.3}", rs / 1000.0),
+            baseline: format!("{:.3}", rr / 1000.0),
+            ratio: Some(rs / rr),
+            target: "≤ 0.31 per message",
+            met: rs / 1000.0 <= 0.31,
+        }
+        .print();
+        Row {
+            what: "SQS end-to-end throughput (vs raw aws-sdk-sqs, batched)",
+            sdk: per_second(ps),
+            baseline: per_second(pr),
+            ratio: Some(ps / pr),
+            target: "≥ 0.95",
+            met: ps / pr >= 0.95,
+        }
+        .print();
         let names = t.names(&topic, group);
         let _ = raw.delete_queue().queue_url(&raw_url).send().await;
         let _ = raw.delete_queue().queue_url(&sdk_url).send().await;

@@ -119,3 +119,51 @@ pub(crate) fn unreachable(bench: &str, what: &str, address: &str) {
     assert!(!required, "{what} not reachable at {address}");
     eprintln!("SKIPPED {bench} bench: {what} not reachable at {address}");
 }
+
+/// A row of the table `scripts/bench.sh` prints, as one machine-readable
+/// line: `BENCH|what|sdk|baseline|ratio|target|met`.
+pub(crate) struct Row<'a> {
+    /// What is measured.
+    pub(crate) what: &'a str,
+    /// The SDK's figure, with its unit.
+    pub(crate) sdk: String,
+    /// The baseline's figure in the same run ("—" when there is none).
+    pub(crate) baseline: String,
+    /// SDK / baseline (or the figure the target is stated in).
+    pub(crate) ratio: Option<f64>,
+    /// The target, as the issue states it.
+    pub(crate) target: &'a str,
+    /// Whether the target is met in this run.
+    pub(crate) met: bool,
+}
+
+impl Row<'_> {
+    /// Prints the row.
+    pub(crate) fn print(&self) {
+        let ratio = self
+            .ratio
+            .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}"));
+        println!(
+            "BENCH|{}|{}|{}|{ratio}|{}|{}",
+            self.what,
+            self.sdk,
+            self.baseline,
+            self.target,
+            if self.met { "yes" } else { "no" }
+        );
+    }
+}
+
+/// A throughput as `12,345/s`.
+pub(crate) fn per_second(v: f64) -> String {
+    let n = v.round() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out + "/s"
+}
