@@ -157,15 +157,18 @@ impl MemoryBus {
         vec![Arc::clone(backlog)]
     }
 
-    /// Adds `message` to `group`, waiting for space until `deadline`.
-    /// Gives the message back if the group is a backlog that was handed over
-    /// meanwhile (the caller picks its targets again).
+    /// Adds `messages` to `group` in order, as many at a time as there is
+    /// space for (one lock and one wake-up per run, not per message), waiting
+    /// for space until `deadline`. Gives back what is left if the group is a
+    /// backlog that was handed over meanwhile (the caller picks its targets
+    /// again).
     async fn push(
         &self,
         group: &Group,
-        message: Message,
+        messages: Vec<Message>,
         deadline: Instant,
-    ) -> Result<Option<Message>> {
+    ) -> Result<Option<Vec<Message>>> {
+        let mut rest = messages.into_iter().peekable();
         loop {
             let space = group.space.notified();
             tokio::pin!(space);
@@ -173,12 +176,19 @@ impl MemoryBus {
             {
                 let mut state = group.lock();
                 if state.detached {
-                    return Ok(Some(message));
+                    return Ok(Some(rest.collect()));
                 }
-                if state.len < group.capacity {
-                    state.push_new(group, message);
-                    drop(state);
+                let mut pushed = false;
+                while state.len < group.capacity {
+                    let Some(m) = rest.next() else { break };
+                    state.push_new(group, m);
+                    pushed = true;
+                }
+                drop(state);
+                if pushed {
                     group.available.notify_waiters();
+                }
+                if rest.peek().is_none() {
                     return Ok(None);
                 }
             }
@@ -191,33 +201,40 @@ impl MemoryBus {
 
 #[async_trait]
 impl Publisher for MemoryBus {
+    /// Refuses the whole batch, before adding any of it, when one message is
+    /// over the size limit.
     async fn publish(&self, messages: Vec<Message>) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        let limit = self.inner.config.max_payload;
+        if let Some(m) = messages.iter().find(|m| m.payload.len() > limit) {
+            return Err(Error::TooLarge {
+                size: m.payload.len(),
+                limit,
+            });
+        }
         let deadline = Instant::now() + self.inner.config.publish_timeout;
-        for message in messages {
-            let limit = self.inner.config.max_payload;
-            if message.payload.len() > limit {
-                return Err(Error::TooLarge {
-                    size: message.payload.len(),
-                    limit,
-                });
-            }
-            let mut message = Some(message);
-            while let Some(current) = message.take() {
-                let targets = self.targets(&current.topic);
-                let last = targets.len().saturating_sub(1);
-                let mut current = Some(current);
-                for (i, group) in targets.iter().enumerate() {
-                    let m = if i == last {
-                        current.take()
-                    } else {
-                        current.clone()
-                    };
-                    if let Some(m) = m {
-                        // Only a lone backlog target gives it back: retarget.
-                        message = self.push(group, m, deadline).await?;
+        let mut pending: std::collections::VecDeque<Message> = messages.into();
+        while let Some(first) = pending.front() {
+            // The run of consecutive messages for one topic goes together.
+            let topic = first.topic.clone();
+            let run = pending.iter().take_while(|m| m.topic == topic).count();
+            let mut current: Option<Vec<Message>> = Some(pending.drain(..run).collect());
+            let targets = self.targets(&topic);
+            let last = targets.len().saturating_sub(1);
+            for (i, group) in targets.iter().enumerate() {
+                let batch = if i == last {
+                    current.take()
+                } else {
+                    current.clone()
+                };
+                if let Some(batch) = batch {
+                    // Only a lone backlog target gives some back: retarget.
+                    if let Some(back) = self.push(group, batch, deadline).await? {
+                        for m in back.into_iter().rev() {
+                            pending.push_front(m);
+                        }
                     }
                 }
             }
@@ -281,10 +298,16 @@ impl Subscription for MemorySubscription {
                 let next_due = state.promote_due(Instant::now());
                 if let Some(entry) = state.take_next() {
                     drop(state);
-                    let mut message = entry.message.clone();
-                    message
-                        .headers
-                        .insert(headers::ATTEMPT.to_owned(), entry.attempt.to_string());
+                    // A first delivery shares the stored message (no attempt
+                    // header means attempt 1); a redelivery says its attempt.
+                    let message = if entry.attempt == 1 {
+                        Arc::clone(&entry.message)
+                    } else {
+                        let mut m = Message::clone(&entry.message);
+                        m.headers
+                            .insert(headers::ATTEMPT.to_owned(), entry.attempt.to_string());
+                        Arc::new(m)
+                    };
                     let partition = self.group.partition_of(message.key.as_deref());
                     let attempt = entry.attempt;
                     let settle = MemorySettle {

@@ -2,7 +2,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -12,7 +12,9 @@ use waitlist_core::{headers, Message};
 /// A message held by a group.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
-    pub(crate) message: Message,
+    /// Shared with the delivery of attempt 1 (no copy); a redelivery copies
+    /// it to set its attempt header.
+    pub(crate) message: Arc<Message>,
     /// Attempt of the next delivery.
     pub(crate) attempt: u32,
     pub(crate) seq: u64,
@@ -115,7 +117,7 @@ impl GroupState {
         self.enqueue(
             group,
             Entry {
-                message,
+                message: Arc::new(message),
                 attempt: 1,
                 seq,
             },
@@ -128,15 +130,21 @@ impl GroupState {
     }
 
     fn enqueue(&mut self, group: &Group, entry: Entry) {
-        match (group.per_key, entry.message.key.clone()) {
-            (true, Some(key)) => {
-                let q = self.keyed.entry(key.clone()).or_default();
-                q.entries.push_back(entry);
-                if !q.locked && q.entries.len() == 1 {
-                    self.ready_keys.push_back(key);
-                }
-            }
-            _ => self.ready.push_back(entry),
+        let key = match (group.per_key, entry.message.key.as_deref()) {
+            (true, Some(key)) => key,
+            _ => return self.ready.push_back(entry),
+        };
+        // One allocation of the key at most: a queue that exists already is
+        // found by the borrowed key.
+        let q = match self.keyed.get_mut(key) {
+            Some(q) => q,
+            None => self.keyed.entry(key.to_owned()).or_default(),
+        };
+        let first = !q.locked && q.entries.is_empty();
+        q.entries.push_back(entry);
+        if first {
+            let key = q.entries.back().and_then(|e| e.message.key.clone());
+            self.ready_keys.extend(key);
         }
     }
 
@@ -263,6 +271,8 @@ impl GroupState {
         all.sort_by_key(|e| e.seq);
         self.len = 0;
         self.detached = true;
-        all.into_iter().map(|e| e.message).collect()
+        all.into_iter()
+            .map(|e| Arc::unwrap_or_clone(e.message))
+            .collect()
     }
 }

@@ -36,7 +36,7 @@ impl Settle for MemorySettle {
 
     async fn nack(&mut self, delay: Option<Duration>, failure: Headers) -> Result<()> {
         let mut entry = self.take()?;
-        entry.message.headers.extend(failure);
+        Arc::make_mut(&mut entry.message).headers.extend(failure);
         let until = delay.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
         self.group.lock().redeliver(&self.group, entry, until);
         self.group.available.notify_waiters();
@@ -48,8 +48,8 @@ impl Settle for MemorySettle {
         {
             let mut state = self.group.lock();
             state.finish(&self.group, &entry);
-            entry.message.headers.extend(failure);
-            state.dead.push_back(entry.message);
+            Arc::make_mut(&mut entry.message).headers.extend(failure);
+            state.dead.push_back(Arc::unwrap_or_clone(entry.message));
         }
         self.group.space.notify_waiters();
         self.group.available.notify_waiters();
