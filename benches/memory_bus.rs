@@ -42,6 +42,38 @@ async fn sdk_round(msgs: &[Message]) -> Duration {
     elapsed
 }
 
+/// The bus without the runtime: one task reads the group's subscription,
+/// decodes and acks (where the time goes: bus or runtime).
+async fn bus_round(msgs: &[Message]) -> Duration {
+    let n = msgs.len();
+    let bus = MemoryBus::new();
+    let mut sub = bus
+        .subscribe(
+            topics::DOMAIN_EVENTS,
+            groups::EMAIL_WORKERS,
+            waitlist::SubscribeOptions::new(OrderingGuarantee::PerKey, 100),
+        )
+        .await
+        .expect("subscribe");
+    let batches: Vec<Vec<Message>> = msgs.chunks(100).map(<[Message]>::to_vec).collect();
+    let started = Instant::now();
+    let publisher = bus.clone();
+    let producer = tokio::spawn(async move {
+        for b in batches {
+            publisher.publish(b).await.expect("publish");
+        }
+    });
+    for _ in 0..n {
+        let d = sub.next().await.expect("open").expect("delivery");
+        let e: Envelope<UserSignedUp> = serde_json::from_slice(&d.message.payload).expect("decode");
+        std::hint::black_box(&e);
+        d.ack().await.expect("ack");
+    }
+    let elapsed = started.elapsed();
+    producer.await.expect("producer");
+    elapsed
+}
+
 async fn channel_round(payloads: &[Bytes]) -> Duration {
     let n = payloads.len();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(10_000);
@@ -116,20 +148,22 @@ fn main() {
     let msgs = signed_up_messages(topics::DOMAIN_EVENTS, n);
     let payloads: Vec<Bytes> = msgs.iter().map(|m| m.payload.clone()).collect();
     let avg = payloads.iter().map(Bytes::len).sum::<usize>() / n;
-    let (mut sdk, mut raw, mut pool) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut sdk, mut raw, mut pool, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     rt.block_on(async {
         sdk_round(&msgs[..n.min(1000)]).await; // warm-up
         for _ in 0..rounds {
             sdk.push(n as f64 / sdk_round(&msgs).await.as_secs_f64());
             raw.push(n as f64 / channel_round(&payloads).await.as_secs_f64());
             pool.push(n as f64 / channel_pool_round(&payloads).await.as_secs_f64());
+            bare.push(n as f64 / bus_round(&msgs).await.as_secs_f64());
         }
     });
-    let (sdk, raw, pool) = (median(sdk), median(raw), median(pool));
+    let (sdk, raw, pool, bare) = (median(sdk), median(raw), median(pool), median(bare));
     println!("memory_bus: {n} events of ~{avg} bytes, {rounds} rounds, medians");
     println!("  waitlist memory bus (10 workers, decode, ack): {sdk:>12.0} events/s");
     println!("  bare tokio mpsc channel (1 task, decode):      {raw:>12.0} events/s");
     println!("  tokio mpsc channel + 10 worker tasks (decode):  {pool:>12.0} events/s");
+    println!("  memory bus subscription, no runtime (1 task):   {bare:>12.0} events/s");
     println!("  ratio waitlist / channel (1 task):   {:.3}", sdk / raw);
     println!("  ratio waitlist / channel (10 tasks): {:.3}", sdk / pool);
     Row {

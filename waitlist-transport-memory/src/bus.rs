@@ -192,12 +192,20 @@ impl MemoryBus {
                     return Ok(None);
                 }
             }
-            if tokio::time::timeout_at(deadline, space).await.is_err() {
+            // Woken when a chunk of room is free; looking again every few
+            // milliseconds covers a group that stalls just below full.
+            if Instant::now() >= deadline {
                 return Err(Error::Timeout(self.inner.config.publish_timeout));
             }
+            let look_again = (Instant::now() + SPACE_RECHECK).min(deadline);
+            let _ = tokio::time::timeout_at(look_again, space).await;
         }
     }
 }
+
+/// How often a publisher waiting on a full group looks for room besides
+/// being woken.
+const SPACE_RECHECK: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[async_trait]
 impl Publisher for MemoryBus {

@@ -51,6 +51,15 @@ pub(crate) struct GroupState {
     pub(crate) detached: bool,
 }
 
+/// What settling a delivery freed (see [`GroupState::finish`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Freed {
+    /// Another entry became deliverable.
+    pub(crate) deliverable: bool,
+    /// Waiting publishers should look for space.
+    pub(crate) space: bool,
+}
+
 /// A consumer group of a topic.
 #[derive(Debug)]
 pub(crate) struct Group {
@@ -89,6 +98,12 @@ impl Group {
     pub(crate) fn lock(&self) -> MutexGuard<'_, GroupState> {
         // The state stays consistent across a panicking holder: recover it.
         lock(&self.state)
+    }
+
+    /// How much room a full group makes before waiting publishers are
+    /// woken (they also look again every few milliseconds).
+    pub(crate) fn space_chunk(&self) -> usize {
+        (self.capacity / 8).max(1)
     }
 
     /// Partition of `key` (stable FNV-1a hash).
@@ -157,7 +172,9 @@ impl GroupState {
             self.delayed.pop();
             match self.delayed_items.remove(&id) {
                 Some(Delayed::Entry(entry)) => self.ready.push_back(entry),
-                Some(Delayed::Unlock(key)) => self.unlock(&key),
+                Some(Delayed::Unlock(key)) => {
+                    self.unlock(&key);
+                }
                 None => {}
             }
         }
@@ -186,19 +203,23 @@ impl GroupState {
         }
     }
 
-    fn unlock(&mut self, key: &str) {
+    /// Unlocks `key`; true when that made one of its entries deliverable.
+    fn unlock(&mut self, key: &str) -> bool {
         let Some(q) = self.keyed.get_mut(key) else {
-            return;
+            return false;
         };
         q.locked = false;
         if q.entries.is_empty() {
             self.keyed.remove(key);
+            false
         } else {
             self.ready_keys.push_back(key.to_owned());
+            true
         }
     }
 
     fn keyed_entry(group: &Group, entry: &Entry) -> Option<String> {
+        // (The key is owned: a redelivery moves the entry into its queue.)
         if group.per_key {
             entry.message.key.clone()
         } else {
@@ -207,10 +228,19 @@ impl GroupState {
     }
 
     /// The delivery of `entry` is settled for good (ack or dead letter).
-    pub(crate) fn finish(&mut self, group: &Group, entry: &Entry) {
+    /// Says what the settle frees: a deliverable entry of its key, and
+    /// whether waiting publishers should look for space (when the group
+    /// drops to `capacity − capacity/8`, so that a publisher waiting on a
+    /// full group wakes once per chunk, not once per message).
+    pub(crate) fn finish(&mut self, group: &Group, entry: &Entry) -> Freed {
         self.len = self.len.saturating_sub(1);
-        if let Some(key) = Self::keyed_entry(group, entry) {
-            self.unlock(&key);
+        let deliverable = match entry.message.key.as_deref() {
+            Some(key) if group.per_key => self.unlock(key),
+            _ => false,
+        };
+        Freed {
+            deliverable,
+            space: self.len == group.capacity - group.space_chunk(),
         }
     }
 
@@ -229,7 +259,9 @@ impl GroupState {
                 q.locked = true;
                 match delay_until {
                     Some(at) => self.schedule(at, Delayed::Unlock(key)),
-                    None => self.unlock(&key),
+                    None => {
+                        self.unlock(&key);
+                    }
                 }
             }
             None => match delay_until {

@@ -17,6 +17,15 @@ pub(crate) struct MemorySettle {
 }
 
 impl MemorySettle {
+    fn wake(&self, freed: crate::group::Freed) {
+        if freed.space {
+            self.group.space.notify_waiters();
+        }
+        if freed.deliverable {
+            self.group.available.notify_waiters();
+        }
+    }
+
     fn take(&mut self) -> Result<Entry> {
         self.entry.take().ok_or(waitlist_core::Error::Rejected(
             "delivery already settled".into(),
@@ -28,9 +37,8 @@ impl MemorySettle {
 impl Settle for MemorySettle {
     async fn ack(&mut self) -> Result<()> {
         let entry = self.take()?;
-        self.group.lock().finish(&self.group, &entry);
-        self.group.space.notify_waiters();
-        self.group.available.notify_waiters();
+        let freed = self.group.lock().finish(&self.group, &entry);
+        self.wake(freed);
         Ok(())
     }
 
@@ -45,14 +53,14 @@ impl Settle for MemorySettle {
 
     async fn dead_letter(&mut self, failure: Headers) -> Result<()> {
         let mut entry = self.take()?;
-        {
+        let freed = {
             let mut state = self.group.lock();
-            state.finish(&self.group, &entry);
+            let freed = state.finish(&self.group, &entry);
             Arc::make_mut(&mut entry.message).headers.extend(failure);
             state.dead.push_back(Arc::unwrap_or_clone(entry.message));
-        }
-        self.group.space.notify_waiters();
-        self.group.available.notify_waiters();
+            freed
+        };
+        self.wake(freed);
         Ok(())
     }
 }
