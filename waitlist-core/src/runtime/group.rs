@@ -380,29 +380,31 @@ impl Dispatcher {
 /// Fetches the next delivery for a worker: `Some(Some(job))` to run now,
 /// `Some(None)` when it waits behind its key, `None` when the member stops.
 async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Option<Option<Job>> {
+    if pool.ended.load(Relaxed) || stop.borrow().is_some() {
+        return None;
+    }
+    // One wait for the stop around the whole fetch (a `changed()` future
+    // per await point cost a waiter registration each, per delivery).
+    tokio::select! {
+        biased;
+        _ = stop.changed() => None,
+        fetched = fetch_until_stopped(pool) => fetched,
+    }
+}
+
+/// [`fetch`] without the stop: cancelled at an await point when the member
+/// stops (before it holds a delivery).
+async fn fetch_until_stopped(pool: &Pool) -> Option<Option<Job>> {
     let shared = &pool.shared;
     let observer = &shared.processor.observer;
-    let permit = tokio::select! {
-        biased;
-        _ = stop.changed() => return None,
-        p = Arc::clone(&pool.permits).acquire_owned() => p.ok()?,
-    };
+    let permit = Arc::clone(&pool.permits).acquire_owned().await.ok()?;
     let mut error_pause = Duration::from_millis(100);
     loop {
-        if pool.ended.load(Relaxed) || stop.borrow().is_some() {
+        if pool.ended.load(Relaxed) {
             return None;
         }
-        let mut sub = tokio::select! {
-            biased;
-            _ = stop.changed() => return None,
-            s = shared.subscription.lock() => s,
-        };
-        let next = tokio::select! {
-            biased;
-            _ = stop.changed() => return None,
-            n = sub.next() => n,
-        };
-        match next {
+        let mut sub = shared.subscription.lock().await;
+        match sub.next().await {
             None => {
                 pool.ended.store(true, Relaxed);
                 return None;
@@ -431,10 +433,7 @@ async fn fetch(pool: &Pool, stop: &mut watch::Receiver<Option<Duration>>) -> Opt
                 let group = &shared.processor.group;
                 tracing::warn!(%group, %error, pause = ?error_pause, "subscription error; retrying");
                 // Pause while holding the subscription: one retry at a time.
-                tokio::select! {
-                    _ = stop.changed() => return None,
-                    _ = tokio::time::sleep(error_pause) => {}
-                }
+                tokio::time::sleep(error_pause).await;
                 error_pause = (error_pause * 2).min(Duration::from_secs(10));
             }
         }
