@@ -6,8 +6,8 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::Row;
 use waitlist_core::store::{
-    Campaign, CampaignStore, PositionChange, RewardRule, Standing, StoreError, StoreResult,
-    TimeRange, User, UserStore,
+    Campaign, CampaignStore, PositionChange, RecalculatedPositions, RewardRule, Standing,
+    StoreError, StoreResult, TimeRange, User, UserStore,
 };
 
 use crate::error::{is_unique_violation, store_error, to_i64, to_u64};
@@ -347,6 +347,17 @@ impl UserStore for PgStore {
         .await
         .map_err(store_error)?;
         Ok(())
+    }
+
+    /// One statement: `ROW_NUMBER() OVER (ORDER BY score, original_position,
+    /// id)` in an `UPDATE` of the rows whose position changes.
+    async fn recalculate_positions(
+        &self,
+        campaign_id: &str,
+        points_per_referral: i64,
+    ) -> StoreResult<RecalculatedPositions> {
+        self.recalculate_in_sql(campaign_id, points_per_referral)
+            .await
     }
 
     /// One `UPDATE` over the mover and the shifted range.

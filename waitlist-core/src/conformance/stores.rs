@@ -985,11 +985,7 @@ pub async fn position_services_sharing_a_store_agree<S: AllStores>(
         .recalculate(&campaign_id, None)
         .await
         .expect("recalculate");
-    assert!(
-        report.changed.is_empty(),
-        "stale positions: {:?}",
-        report.changed
-    );
+    assert_eq!(report.changed, 0, "stale positions: {report:?}");
 }
 
 #[cfg(test)]
