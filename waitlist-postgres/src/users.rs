@@ -229,14 +229,17 @@ impl UserStore for PgStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    /// One primary-key read of `campaign_user_counts`, which triggers on
+    /// `users` keep (migration 4).
     async fn count_users(&self, campaign_id: &str) -> StoreResult<u64> {
-        let n: i64 =
-            sqlx::query_scalar(&self.sql("SELECT count(*) FROM {s}.users WHERE campaign_id = $1"))
-                .bind(campaign_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(store_error)?;
-        count(n)
+        let n: Option<i64> = sqlx::query_scalar(
+            &self.sql("SELECT users FROM {s}.campaign_user_counts WHERE campaign_id = $1"),
+        )
+        .bind(campaign_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        count(n.unwrap_or(0))
     }
 
     async fn standings(&self, campaign_id: &str) -> StoreResult<Vec<Standing>> {
