@@ -25,6 +25,7 @@ mod idempotency;
 mod lock;
 mod migrate;
 pub mod outbox;
+mod positions;
 mod records;
 mod users;
 

@@ -12,6 +12,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0002_ranking_versions.sql"),
     ),
     (3, "outbox", include_str!("../migrations/0003_outbox.sql")),
+    (
+        4,
+        "user_counts",
+        include_str!("../migrations/0004_user_counts.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises concurrent `migrate` calls (two

@@ -6,8 +6,8 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::Row;
 use waitlist_core::store::{
-    Campaign, CampaignStore, PositionChange, RewardRule, Standing, StoreError, StoreResult,
-    TimeRange, User, UserStore,
+    Campaign, CampaignStore, PositionChange, RecalculatedPositions, RewardRule, Standing,
+    StoreError, StoreResult, TimeRange, User, UserStore,
 };
 
 use crate::error::{is_unique_violation, store_error, to_i64, to_u64};
@@ -229,14 +229,17 @@ impl UserStore for PgStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    /// One primary-key read of `campaign_user_counts`, which triggers on
+    /// `users` keep (migration 4).
     async fn count_users(&self, campaign_id: &str) -> StoreResult<u64> {
-        let n: i64 =
-            sqlx::query_scalar(&self.sql("SELECT count(*) FROM {s}.users WHERE campaign_id = $1"))
-                .bind(campaign_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(store_error)?;
-        count(n)
+        let n: Option<i64> = sqlx::query_scalar(
+            &self.sql("SELECT users FROM {s}.campaign_user_counts WHERE campaign_id = $1"),
+        )
+        .bind(campaign_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        count(n.unwrap_or(0))
     }
 
     async fn standings(&self, campaign_id: &str) -> StoreResult<Vec<Standing>> {
@@ -347,6 +350,17 @@ impl UserStore for PgStore {
         .await
         .map_err(store_error)?;
         Ok(())
+    }
+
+    /// One statement: `ROW_NUMBER() OVER (ORDER BY score, original_position,
+    /// id)` in an `UPDATE` of the rows whose position changes.
+    async fn recalculate_positions(
+        &self,
+        campaign_id: &str,
+        points_per_referral: i64,
+    ) -> StoreResult<RecalculatedPositions> {
+        self.recalculate_in_sql(campaign_id, points_per_referral)
+            .await
     }
 
     /// One `UPDATE` over the mover and the shifted range.

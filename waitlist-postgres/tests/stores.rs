@@ -102,6 +102,70 @@ async fn migration_sql_is_what_migrate_applies_and_can_run_twice() {
     assert_eq!(recorded, MIGRATIONS.len() as i64);
 }
 
+/// Runs `sql` on the store's pool with the schema as search path.
+async fn in_schema(db: &TestDb, sql: &str) {
+    sqlx::raw_sql(&format!(
+        "BEGIN; SET LOCAL search_path TO \"{}\"; {sql}; COMMIT;",
+        db.schema
+    ))
+    .execute(db.store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test]
+async fn user_counts_follow_bulk_loads_deletes_and_truncation() {
+    let Some(db) = TestDb::new("user_counts").await else {
+        return;
+    };
+    let s = &db.store;
+    let ada = User::new("c1", "ada", "ada@example.com", stores::at(0));
+    s.insert_user(ada).await.expect("insert");
+    // A host's own bulk load, in two campaigns at once.
+    in_schema(
+        &db,
+        "INSERT INTO users (campaign_id, id, email, original_position, created_at)
+         SELECT 'c' || (1 + i % 2), 'u' || i, 'u@example.com', 2 + i, now()
+         FROM generate_series(1, 9) AS i",
+    )
+    .await;
+    assert_eq!(s.count_users("c1").await, Ok(5));
+    assert_eq!(s.count_users("c2").await, Ok(5));
+    in_schema(
+        &db,
+        "DELETE FROM users WHERE campaign_id = 'c2' AND id <> 'u1'",
+    )
+    .await;
+    assert_eq!(s.count_users("c2").await, Ok(1));
+    in_schema(&db, "TRUNCATE users").await;
+    assert_eq!(s.count_users("c1").await, Ok(0));
+    assert_eq!(s.count_users("c3").await, Ok(0));
+}
+
+#[tokio::test]
+async fn the_user_count_migration_counts_the_users_already_there() {
+    let Some(db) = TestDb::new("user_count_backfill").await else {
+        return;
+    };
+    // Back to before migration 4: no counts, no triggers, not recorded.
+    in_schema(
+        &db,
+        "DROP TABLE campaign_user_counts;
+         DROP TRIGGER users_count_inserted ON users;
+         DROP TRIGGER users_count_deleted ON users;
+         DROP TRIGGER users_count_truncated ON users;
+         DELETE FROM _migrations WHERE version = 4;
+         INSERT INTO users (campaign_id, id, email, original_position, created_at)
+         SELECT 'c', 'u' || i, 'u@example.com', i, now() FROM generate_series(1, 7) AS i",
+    )
+    .await;
+    db.store.migrate().await.expect("migrate");
+    assert_eq!(db.store.count_users("c").await, Ok(7));
+    let user = User::new("c", "ada", "ada@example.com", stores::at(0));
+    assert_eq!(db.store.insert_user(user).await, Ok(8));
+    assert_eq!(db.store.count_users("c").await, Ok(8));
+}
+
 #[tokio::test]
 async fn idempotency_keys_claim_complete_release() {
     let Some(db) = TestDb::new("idempotency_keys").await else {

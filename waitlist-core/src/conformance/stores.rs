@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use crate::domain::positions::rank_all;
 use crate::domain::{AllStores, CampaignLock, DomainStores, PositionService};
 use crate::events::{EmailKind, Granularity, RewardDeliveryMethod};
 use crate::store::{
     AnalyticsBucket, Campaign, DeliveryClaim, DeliveryStatus, FraudSignal, PositionChange,
-    Referral, ReferralStatus, Reward, RewardRule, SentEmail, SignalKind, StoreError, TimeRange,
-    User, UserReward,
+    RecalculatedPositions, Referral, ReferralStatus, Reward, RewardRule, SentEmail, SignalKind,
+    StoreError, TimeRange, User, UserReward,
 };
 
 /// 2025-01-01T12:00:00Z plus `secs` seconds.
@@ -39,6 +40,7 @@ pub async fn all<S: AllStores>(store: Arc<S>) {
     campaigns(Arc::clone(&store)).await;
     users(Arc::clone(&store)).await;
     positions(Arc::clone(&store)).await;
+    recalculated_positions_match_rank_all(Arc::clone(&store), fastrand::u64(..)).await;
     referrals(Arc::clone(&store)).await;
     rewards(Arc::clone(&store)).await;
     email_log(Arc::clone(&store)).await;
@@ -342,6 +344,77 @@ pub async fn positions<S: AllStores>(store: Arc<S>) {
         ),
         "a move in a campaign without users: NotFound"
     );
+}
+
+/// A full recalculation in the store
+/// ([`UserStore::recalculate_positions`](crate::store::UserStore::recalculate_positions))
+/// ranks exactly as [`rank_all`], on random campaigns drawn from `seed`:
+/// stale and missing stored positions, referral counts up to `i64::MAX`
+/// (where the score saturates), and points per referral from `i64::MIN` to
+/// `i64::MAX`, each in turn (in random order) on every campaign. Every
+/// stored position must be `rank_all`'s, the reported counts right, and a
+/// second run must change nothing.
+pub async fn recalculated_positions_match_rank_all<S: AllStores>(store: Arc<S>, seed: u64) {
+    let s = store.as_ref();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let points = [0, 1, 2, 3, 7, 1 << 40, i64::MAX, -1, -5, i64::MIN];
+    let empty = ok("empty", s.recalculate_positions("cs-rank-none", 1).await);
+    assert_eq!(
+        empty,
+        RecalculatedPositions::default(),
+        "no users, no writes"
+    );
+    for round in 0..4 {
+        let c = format!("cs-rank-{round}");
+        let n = rng.usize(1..50);
+        let prefixes = ["u", "U", "_", "a b", "é", "Z-"];
+        for i in 0..n {
+            let id = format!("{}{i}", prefixes[rng.usize(..prefixes.len())]);
+            ok("insert", s.insert_user(user(&c, &id, 0)).await);
+            let referrals = match rng.u8(..10) {
+                0 => i64::MAX.unsigned_abs(),
+                1 => rng.u64(..=i64::MAX.unsigned_abs()),
+                _ => rng.u64(..6),
+            };
+            ok(
+                "referrals",
+                s.set_verified_referrals(&c, &id, referrals).await,
+            );
+            if rng.bool() {
+                let stale = [(id, rng.u64(1..=n as u64 + 2))];
+                ok("stale position", s.save_positions(&c, &stale).await);
+            }
+        }
+        let mut order = points;
+        rng.shuffle(&mut order);
+        for p in order {
+            let why = format!("seed {seed}, campaign {c}, {n} users, {p} points");
+            let before = ok("standings", s.standings(&c).await);
+            let expected = rank_all(&before, p);
+            let differ = expected
+                .iter()
+                .filter(|(id, rank)| {
+                    before
+                        .iter()
+                        .any(|b| &b.user_id == id && b.position != Some(*rank))
+                })
+                .count() as u64;
+            let done = ok("recalculate", s.recalculate_positions(&c, p).await);
+            let counts = RecalculatedPositions {
+                users: n as u64,
+                changed: differ,
+            };
+            assert_eq!(done, counts, "{why}");
+            let mut stored: Vec<(String, u64)> = ok("standings", s.standings(&c).await)
+                .into_iter()
+                .map(|s| (s.user_id, s.position.unwrap_or(0)))
+                .collect();
+            stored.sort_by_key(|(_, position)| *position);
+            assert_eq!(stored, expected, "positions are rank_all's: {why}");
+            let again = ok("again", s.recalculate_positions(&c, p).await);
+            assert_eq!(again.changed, 0, "a second run changes nothing: {why}");
+        }
+    }
 }
 
 /// Referrals: insert, read, status moves (blocked stays blocked), counts.
@@ -931,48 +1004,73 @@ pub async fn concurrent_ranking_bumps_each_advance_once<S: AllStores>(store: Arc
     );
 }
 
+/// Verifies new referrals `{referrer}-r{k}` of `referrer` through `service`.
+async fn verify_referrals<S: AllStores>(
+    store: &S,
+    service: &PositionService,
+    c: &str,
+    referrer: &str,
+    ks: std::ops::Range<u32>,
+) {
+    for k in ks {
+        let id = format!("{referrer}-r{k}");
+        let friend = format!("{id}-friend");
+        let referral = Referral::new(c, &id, referrer, friend, at(1));
+        store.insert_referral(referral).await.expect("referral");
+        service.verify_referral(c, &id, 3).await.expect("verify");
+    }
+}
+
+/// The stored positions of campaign `c` are `rank_all`'s at `points`.
+async fn assert_ranked_by<S: AllStores>(store: &S, c: &str, points: i64) {
+    let standings = store.standings(c).await.expect("standings");
+    let mut stored: Vec<(String, Option<u64>)> = standings
+        .iter()
+        .map(|s| (s.user_id.clone(), s.position))
+        .collect();
+    stored.sort_by_key(|(_, position)| *position);
+    let expected: Vec<(String, Option<u64>)> = rank_all(&standings, points)
+        .into_iter()
+        .map(|(id, rank)| (id, Some(rank)))
+        .collect();
+    assert_eq!(
+        stored, expected,
+        "positions are rank_all's at {points} points"
+    );
+}
+
 /// Two position services (two worker processes) over one store, each with
 /// its own `lock` handle on one shared lock: 40 users, 3 points per
 /// referral; both rank the campaign, the first verifies 10 referrals of
 /// `u40`, then the second 2 of `u20`. The stored positions must be `1..=40`
-/// once each, and a third service recalculating from the store must change
-/// nothing (a cached ranking never goes stale across services).
+/// once each. Then the first recalculates with 5 points per referral: the
+/// ranking version advances by one and the positions are `rank_all`'s; both
+/// services verify one more referral each (the second's cached ranking is
+/// stale), the first recalculates again (nothing changes) and verifies one
+/// more. A third service recalculating from the store must change nothing
+/// (a cached ranking never goes stale across services).
 pub async fn position_services_sharing_a_store_agree<S: AllStores>(
     store: Arc<S>,
     first_lock: Arc<dyn CampaignLock>,
     second_lock: Arc<dyn CampaignLock>,
 ) {
     let campaign_id = format!("shared-{}", uuid::Uuid::new_v4().simple());
-    let mut campaign = Campaign::new(&campaign_id, "acct");
+    let c = campaign_id.as_str();
+    let mut campaign = Campaign::new(c, "acct");
     campaign.points_per_referral = 3;
     store.save_campaign(campaign).await.expect("campaign");
     for i in 1..=40u64 {
-        let user = User::new(
-            &campaign_id,
-            format!("u{i}"),
-            format!("u{i}@example.com"),
-            at(0),
-        );
+        let user = User::new(c, format!("u{i}"), format!("u{i}@example.com"), at(0));
         store.insert_user(user).await.expect("user");
     }
     let stores = DomainStores::from_one(Arc::clone(&store));
     let a = PositionService::new(&stores, Arc::clone(&first_lock));
     let b = PositionService::new(&stores, second_lock);
-    a.recalculate(&campaign_id, None).await.expect("a ranks");
-    b.recalculate(&campaign_id, None).await.expect("b ranks");
-    for (service, referrer, n) in [(&a, "u40", 10), (&b, "u20", 2)] {
-        for k in 0..n {
-            let id = format!("{referrer}-r{k}");
-            let friend = format!("{id}-friend");
-            let referral = Referral::new(&campaign_id, &id, referrer, friend, at(1));
-            store.insert_referral(referral).await.expect("referral");
-            service
-                .verify_referral(&campaign_id, &id, 3)
-                .await
-                .expect("verify");
-        }
-    }
-    let standings = store.standings(&campaign_id).await.expect("standings");
+    a.recalculate(c, None).await.expect("a ranks");
+    b.recalculate(c, None).await.expect("b ranks");
+    verify_referrals(&*store, &a, c, "u40", 0..10).await;
+    verify_referrals(&*store, &b, c, "u20", 0..2).await;
+    let standings = store.standings(c).await.expect("standings");
     let mut ranks: Vec<u64> = standings.iter().filter_map(|s| s.position).collect();
     ranks.sort_unstable();
     assert_eq!(
@@ -980,15 +1078,31 @@ pub async fn position_services_sharing_a_store_agree<S: AllStores>(
         (1..=40).collect::<Vec<_>>(),
         "positions must be 1..=40 once each: {standings:?}"
     );
+    assert_ranked_by(&*store, c, 3).await;
+
+    let version = store.ranking_version(c).await.expect("version");
+    let report = a.recalculate(c, Some(5)).await.expect("new points");
+    assert_eq!(report.users, 40);
+    assert!(report.changed > 0, "5 points move users: {report:?}");
+    assert_eq!(
+        store.ranking_version(c).await.expect("version"),
+        version + 1,
+        "a recalculation advances the ranking version once"
+    );
+    assert_ranked_by(&*store, c, 5).await;
+    verify_referrals(&*store, &b, c, "u20", 2..3).await;
+    verify_referrals(&*store, &a, c, "u40", 10..11).await;
+    let report = a.recalculate(c, None).await.expect("again");
+    assert_eq!(report.changed, 0, "nothing to change: {report:?}");
+    verify_referrals(&*store, &a, c, "u20", 3..4).await;
+    assert_ranked_by(&*store, c, 5).await;
+
     let fresh = PositionService::new(&stores, first_lock);
-    let report = fresh
-        .recalculate(&campaign_id, None)
-        .await
-        .expect("recalculate");
-    assert!(
-        report.changed.is_empty(),
-        "stale positions: {:?}",
-        report.changed
+    let report = fresh.recalculate(c, None).await.expect("recalculate");
+    let standings = store.standings(c).await.expect("standings");
+    assert_eq!(
+        report.changed, 0,
+        "stale positions: {report:?}, {standings:?}"
     );
 }
 

@@ -180,6 +180,17 @@ impl PositionChange {
     }
 }
 
+/// What [`UserStore::recalculate_positions`] did.
+///
+/// [`UserStore::recalculate_positions`]: super::UserStore::recalculate_positions
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct RecalculatedPositions {
+    /// Users ranked (the campaign's users).
+    pub users: u64,
+    /// Users whose stored position differed from their rank and was written.
+    pub changed: u64,
+}
+
 /// The state of a referral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

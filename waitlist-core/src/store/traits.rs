@@ -1,5 +1,6 @@
 //! The repository traits. Host services implement them on their database.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::model::*;
 use super::StoreError;
+use crate::domain::positions::rank_all;
 use crate::events::Granularity;
 
 /// Result of a store operation.
@@ -71,6 +73,40 @@ pub trait UserStore: Send + Sync + Debug {
         campaign_id: &str,
         positions: &[(String, u64)],
     ) -> StoreResult<()>;
+    /// Ranks every user of the campaign with `points_per_referral` by the
+    /// rule of [`rank_all`](crate::domain::positions::rank_all) (score, then
+    /// original position, then user id) and writes the positions that
+    /// differ from the stored ones; returns how many users were ranked and
+    /// how many positions changed. Idempotent: a second call changes nothing.
+    ///
+    /// The provided implementation reads [`standings`](Self::standings),
+    /// sorts them and writes the differences with
+    /// [`save_positions`](Self::save_positions). A database should do it in
+    /// one statement (in SQL, `ROW_NUMBER() OVER (ORDER BY …)` in an
+    /// `UPDATE` that touches only rows whose position changes). Called under
+    /// the campaign lock.
+    async fn recalculate_positions(
+        &self,
+        campaign_id: &str,
+        points_per_referral: i64,
+    ) -> StoreResult<RecalculatedPositions> {
+        let standings = self.standings(campaign_id).await?;
+        let stored: HashMap<&str, Option<u64>> = standings
+            .iter()
+            .map(|s| (s.user_id.as_str(), s.position))
+            .collect();
+        let writes: Vec<(String, u64)> = rank_all(&standings, points_per_referral)
+            .into_iter()
+            .filter(|(id, rank)| stored.get(id.as_str()).copied().flatten() != Some(*rank))
+            .collect();
+        if !writes.is_empty() {
+            self.save_positions(campaign_id, &writes).await?;
+        }
+        Ok(RecalculatedPositions {
+            users: standings.len() as u64,
+            changed: writes.len() as u64,
+        })
+    }
     /// Applies one move: the user takes `new_position` and the users in
     /// [`PositionChange::shifted_range`] shift by one (in SQL, one `UPDATE`).
     async fn apply_position_change(

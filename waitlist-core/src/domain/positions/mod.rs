@@ -12,7 +12,7 @@ mod tree;
 pub use index::PositionIndex;
 pub use lock::{CampaignLock, CampaignLockGuard, LockError, MemoryCampaignLock};
 pub use ranking::{rank_all, score};
-pub use service::{PositionService, Recalculation, ReferralVerification};
+pub use service::{PositionService, ReferralVerification};
 
 #[cfg(test)]
 mod proptests;

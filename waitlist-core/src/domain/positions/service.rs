@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{CampaignLock, PositionIndex};
 use crate::domain::{Clock, DomainError, DomainStores, SystemClock};
-use crate::store::{PositionChange, ReferralStatus, Standing};
+use crate::store::{PositionChange, RecalculatedPositions, ReferralStatus, Standing};
 use crate::sync::lock;
 
 /// What verifying a referral did.
@@ -22,17 +22,9 @@ pub enum ReferralVerification {
     Blocked,
 }
 
-/// What a full recalculation did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recalculation {
-    /// Users ranked.
-    pub users: usize,
-    /// Users whose stored position changed (and was written).
-    pub changed: Vec<PositionChange>,
-}
-
-/// Keeps a campaign's positions right: full recalculation from the stores,
-/// and the O(log n) incremental path for one verified referral.
+/// Keeps a campaign's positions right: full recalculation in the store
+/// ([`UserStore::recalculate_positions`]), and the O(log n) incremental path
+/// for one verified referral.
 ///
 /// Every operation takes the [`CampaignLock`] of its campaign. Built indexes
 /// are cached per campaign (at most `max_cached` campaigns) with the
@@ -40,10 +32,11 @@ pub struct Recalculation {
 /// operation advances under the lock before it writes. A cached index is
 /// used only if no other service moved the version since, and it still
 /// agrees with the store (user count, the user's stored referral count,
-/// points per referral); otherwise a full recalculation rebuilds it. So
-/// several processes sharing a database stay correct.
+/// points per referral); otherwise it is rebuilt from the store's
+/// standings. So several processes sharing a database stay correct.
 ///
 /// [`UserStore::ranking_version`]: crate::store::UserStore::ranking_version
+/// [`UserStore::recalculate_positions`]: crate::store::UserStore::recalculate_positions
 #[derive(Debug)]
 pub struct PositionService {
     stores: DomainStores,
@@ -117,55 +110,50 @@ impl PositionService {
         cache.insert(campaign_id.to_owned(), (index, version));
     }
 
-    /// Full recalculation under the lock already held: rank everyone from
-    /// the stores and write the positions that differ from the stored ones.
-    async fn rebuild(
-        &self,
-        campaign_id: &str,
-        points: i64,
-    ) -> Result<(PositionIndex, Recalculation), DomainError> {
+    /// Builds the index from the stores under the lock already held, and
+    /// writes the positions that differ from the stored ones.
+    async fn rebuild(&self, campaign_id: &str, points: i64) -> Result<PositionIndex, DomainError> {
         let standings = self.stores.users.standings(campaign_id).await?;
         let stored: HashMap<String, Option<u64>> = standings
             .iter()
             .map(|s| (s.user_id.clone(), s.position))
             .collect();
         let index = PositionIndex::build(points, standings);
-        let mut changed = Vec::new();
-        let mut writes = Vec::new();
-        for (user_id, position) in index.positions() {
-            let old = stored.get(&user_id).copied().flatten();
-            if old != Some(position) {
-                changed.push(PositionChange {
-                    user_id: user_id.clone(),
-                    old_position: old.unwrap_or(0),
-                    new_position: position,
-                });
-                writes.push((user_id, position));
-            }
-        }
+        let writes: Vec<(String, u64)> = index
+            .positions()
+            .into_iter()
+            .filter(|(user_id, position)| stored.get(user_id).copied().flatten() != Some(*position))
+            .collect();
         if !writes.is_empty() {
             self.stores
                 .users
                 .save_positions(campaign_id, &writes)
                 .await?;
         }
-        let users = index.len();
-        Ok((index, Recalculation { users, changed }))
+        Ok(index)
     }
 
-    /// Recalculates every position of the campaign from the stores
-    /// (idempotent: a second run changes nothing). With `points`, first sets
+    /// Recalculates every position of the campaign in the store, with
+    /// [`UserStore::recalculate_positions`] (on PostgreSQL one statement;
+    /// idempotent: a second run changes nothing). With `points`, first sets
     /// the campaign's points per referral.
+    ///
+    /// Like every operation it advances the ranking version first. The
+    /// cached index survives only if it was current, ranks with the same
+    /// points and the recalculation changed nothing; otherwise the next
+    /// incremental update rebuilds it from the store.
     ///
     /// # Errors
     /// Store and lock errors.
+    ///
+    /// [`UserStore::recalculate_positions`]: crate::store::UserStore::recalculate_positions
     pub async fn recalculate(
         &self,
         campaign_id: &str,
         points: Option<i64>,
-    ) -> Result<Recalculation, DomainError> {
+    ) -> Result<RecalculatedPositions, DomainError> {
         let _guard = self.lock.lock(campaign_id).await?;
-        let (_, version) = self.checkout(campaign_id).await?;
+        let (cached, version) = self.checkout(campaign_id).await?;
         let points = match points {
             Some(p) => {
                 if self.stores.campaigns.campaign(campaign_id).await?.is_some() {
@@ -178,9 +166,20 @@ impl PositionService {
             }
             None => self.points(campaign_id, 1).await?,
         };
-        let (index, report) = self.rebuild(campaign_id, points).await?;
-        self.put_cached(campaign_id, index, version);
-        Ok(report)
+        let done = self
+            .stores
+            .users
+            .recalculate_positions(campaign_id, points)
+            .await?;
+        let still_right = cached.filter(|index| {
+            done.changed == 0
+                && index.points_per_referral() == points
+                && index.len() as u64 == done.users
+        });
+        if let Some(index) = still_right {
+            self.put_cached(campaign_id, index, version);
+        }
+        Ok(done)
     }
 
     /// The cached index if it agrees with the store, else a rebuilt one.
@@ -201,7 +200,7 @@ impl PositionService {
                 return Ok(index);
             }
         }
-        Ok(self.rebuild(campaign_id, points).await?.0)
+        self.rebuild(campaign_id, points).await
     }
 
     /// Recounts the user's verified referrals from the referral store and
@@ -330,7 +329,7 @@ impl PositionService {
                 && index.position(user_id).is_none()
         });
         let Some(mut index) = cached else {
-            let (index, _) = self.rebuild(campaign_id, points).await?;
+            let index = self.rebuild(campaign_id, points).await?;
             let position = index
                 .position(user_id)
                 .ok_or_else(|| DomainError::not_found("user", user_id))?;
