@@ -172,7 +172,7 @@ fn main() {
         baseline: per_second(pool),
         ratio: Some(sdk / pool),
         target: "≥ 0.7",
-        met: sdk / pool >= 0.7,
+        met: Some(sdk / pool >= 0.7),
     }
     .print();
 }

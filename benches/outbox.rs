@@ -119,7 +119,7 @@ fn main() {
             baseline: per_second(d),
             ratio: Some(ratio),
             target: "≥ 0.5",
-            met: ratio >= 0.5,
+            met: Some(ratio >= 0.5),
         }
         .print();
         let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))

@@ -250,6 +250,8 @@ async fn measure(store: &PgStore, sizes: Sizes) {
         &moved_old,
     );
 
+    // The targets are stated at 1,000,000 users: smaller runs do not judge.
+    let at_scale = users >= 1_000_000;
     let per_referral =
         format!("pg positions: verified referral via PositionService, {users} users");
     Row {
@@ -258,7 +260,7 @@ async fn measure(store: &PgStore, sizes: Sizes) {
         baseline: "—".into(),
         ratio: None,
         target: "p50 ≤ 5 ms at 1,000,000 users",
-        met: p50 <= Duration::from_millis(5),
+        met: at_scale.then_some(p50 <= Duration::from_millis(5)),
     }
     .print();
     for (what, (sql, old)) in [
@@ -276,7 +278,7 @@ async fn measure(store: &PgStore, sizes: Sizes) {
             baseline: format!("{:.2} s", old.as_secs_f64()),
             ratio: Some(sql.as_secs_f64() / old.as_secs_f64().max(1e-9)),
             target: "≤ 10 s at 1,000,000 users",
-            met: sql <= Duration::from_secs(10),
+            met: at_scale.then_some(sql <= Duration::from_secs(10)),
         }
         .print();
     }

@@ -133,8 +133,9 @@ pub(crate) struct Row<'a> {
     pub(crate) ratio: Option<f64>,
     /// The target, as the issue states it.
     pub(crate) target: &'a str,
-    /// Whether the target is met in this run.
-    pub(crate) met: bool,
+    /// Whether the target is met in this run (`None`: this run is not the
+    /// size the target is stated for).
+    pub(crate) met: Option<bool>,
 }
 
 impl Row<'_> {
@@ -149,7 +150,11 @@ impl Row<'_> {
             self.sdk,
             self.baseline,
             self.target,
-            if self.met { "yes" } else { "no" }
+            match self.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "n/a (smaller run)",
+            }
         );
     }
 }
