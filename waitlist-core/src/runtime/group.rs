@@ -418,11 +418,9 @@ async fn fetch_until_stopped(pool: &Pool) -> Option<Option<Job>> {
                 // Submit to the per-key scheduler while still holding the
                 // subscription, so that deliveries of one key enter it in
                 // the order the transport handed them out.
-                let runnable = match (&job.delivery.message.key, shared.per_key) {
-                    (Some(key), true) => {
-                        let key = key.clone();
-                        lock(&pool.scheduler).submit(&key, job)
-                    }
+                let message = Arc::clone(&job.delivery.message);
+                let runnable = match (message.key.as_deref(), shared.per_key) {
+                    (Some(key), true) => lock(&pool.scheduler).submit(key, job),
                     _ => Some(job),
                 };
                 drop(sub);
@@ -447,16 +445,17 @@ async fn worker_loop(worker_id: usize, pool: Arc<Pool>) {
         // `None`: it waits behind its key (its permit stays taken).
         let Some(mut job) = fetched else { continue };
         loop {
-            let key = if pool.shared.per_key {
-                job.delivery.message.key.clone()
-            } else {
-                None
-            };
+            // The message (shared, not copied) names the key to complete.
+            let keyed = pool
+                .shared
+                .per_key
+                .then(|| Arc::clone(&job.delivery.message));
             let Job { delivery, _permit } = job;
             processor.process(delivery, worker_id).await;
             drop(_permit);
             processor.observer.released();
-            match key.and_then(|k| lock(&pool.scheduler).complete(&k)) {
+            let key = keyed.as_ref().and_then(|m| m.key.as_deref());
+            match key.and_then(|k| lock(&pool.scheduler).complete(k)) {
                 Some(next) => job = next,
                 None => break,
             }
