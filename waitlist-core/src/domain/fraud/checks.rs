@@ -39,8 +39,14 @@ pub(crate) fn self_referral(
 }
 
 /// Fake email: syntax, disposable domain, suspicious patterns
-/// (`normalised` is `email` normalised).
-pub(crate) fn fake_email(email: &str, normalised: &str, config: &FraudConfig) -> CheckResult {
+/// (`normalised` is `email` normalised, `local_parts` the config's
+/// suspicious local parts).
+pub(crate) fn fake_email(
+    email: &str,
+    normalised: &str,
+    config: &FraudConfig,
+    local_parts: &Fragments,
+) -> CheckResult {
     let k = CheckKind::FakeEmail;
     let w = config.weights.fake_email;
     if let Some(why) = syntax_error(email) {
@@ -54,11 +60,7 @@ pub(crate) fn fake_email(email: &str, normalised: &str, config: &FraudConfig) ->
     if extra || is_disposable_domain(domain) {
         return CheckResult::flag(k, w, format!("disposable domain {domain}"));
     }
-    if let Some(p) = config
-        .suspicious_local_parts
-        .iter()
-        .find(|p| !p.is_empty() && local.contains(p.as_str()))
-    {
+    if let Some(p) = local_parts.first_in(local) {
         return CheckResult::flag(
             k,
             w * 0.5,
@@ -76,8 +78,9 @@ pub(crate) fn fake_email(email: &str, normalised: &str, config: &FraudConfig) ->
     CheckResult::pass(k, "valid, non-disposable address")
 }
 
-/// Bot: honeypot, user agent, timing.
-pub(crate) fn bot(user: &User, config: &FraudConfig) -> CheckResult {
+/// Bot: honeypot, user agent, timing (`bots` is the config's bot user
+/// agents).
+pub(crate) fn bot(user: &User, config: &FraudConfig, bots: &Fragments) -> CheckResult {
     let k = CheckKind::Bot;
     let w = config.weights.bot;
     if user
@@ -91,11 +94,7 @@ pub(crate) fn bot(user: &User, config: &FraudConfig) -> CheckResult {
         None | Some("") => return CheckResult::flag(k, w * 0.7, "no user agent"),
         Some(ua) => {
             let ua = ua.to_ascii_lowercase();
-            if let Some(m) = config
-                .bot_user_agents
-                .iter()
-                .find(|m| ua.contains(m.as_str()))
-            {
+            if let Some(m) = bots.first_in(&ua) {
                 return CheckResult::flag(k, w, format!("bot user agent (matches {m:?})"));
             }
         }
@@ -154,9 +153,109 @@ fn push_u64(out: &mut String, mut n: u64) {
     }
 }
 
+/// A list of fragments, to find the first (in list order) that a text
+/// contains in one pass over the text rather than one search per fragment.
+#[derive(Debug, Clone)]
+pub(crate) struct Fragments {
+    fragments: Vec<String>,
+    /// The first empty fragment (contained in every text), if any is kept.
+    empty: Option<usize>,
+    /// For each byte, 1 + its slot in `starting`, or 0 when no fragment
+    /// starts with it.
+    slot: [u8; 256],
+    /// The indexes of the fragments starting with each byte, in list order.
+    starting: Vec<Vec<usize>>,
+}
+
+impl Fragments {
+    /// `fragments`; empty ones are kept (they match every text) when
+    /// `keep_empty`, ignored otherwise.
+    pub(crate) fn new(fragments: &[String], keep_empty: bool) -> Self {
+        let mut slot = [0u8; 256];
+        let mut starting: Vec<Vec<usize>> = Vec::new();
+        let mut empty = None;
+        for (i, f) in fragments.iter().enumerate() {
+            let Some(&b) = f.as_bytes().first() else {
+                if keep_empty && empty.is_none() {
+                    empty = Some(i);
+                }
+                continue;
+            };
+            if slot[usize::from(b)] == 0 {
+                starting.push(Vec::new());
+                // At most 256 distinct first bytes, so the slot fits.
+                slot[usize::from(b)] = u8::try_from(starting.len()).unwrap_or(u8::MAX);
+            }
+            if let Some(list) = starting.get_mut(usize::from(slot[usize::from(b)]) - 1) {
+                list.push(i);
+            }
+        }
+        Self {
+            fragments: fragments.to_vec(),
+            empty,
+            slot,
+            starting,
+        }
+    }
+
+    /// The first fragment in list order that `text` contains, if any (as
+    /// `fragments.iter().find(|f| text.contains(f))`).
+    pub(crate) fn first_in(&self, text: &str) -> Option<&str> {
+        let bytes = text.as_bytes();
+        let mut best = self.empty.unwrap_or(usize::MAX);
+        for (at, &b) in bytes.iter().enumerate() {
+            let s = self.slot[usize::from(b)];
+            if s == 0 {
+                continue;
+            }
+            for &i in self.starting.get(usize::from(s) - 1).into_iter().flatten() {
+                if i >= best {
+                    break;
+                }
+                if bytes[at..].starts_with(self.fragments[i].as_bytes()) {
+                    best = i;
+                    break;
+                }
+            }
+        }
+        self.fragments.get(best).map(String::as_str)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fragments_find_the_first_contained_in_list_order() {
+        let list: Vec<String> = ["bot", "crawler", "", "b", "ot/", "é"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        for keep_empty in [false, true] {
+            let f = Fragments::new(&list, keep_empty);
+            for text in [
+                "",
+                "xbot/1",
+                "a crawler bot",
+                "b",
+                "zot/",
+                "ot/b",
+                "café",
+                "nothing",
+            ] {
+                let expected = list
+                    .iter()
+                    .find(|p| (keep_empty || !p.is_empty()) && text.contains(p.as_str()))
+                    .map(String::as_str);
+                assert_eq!(
+                    f.first_in(text),
+                    expected,
+                    "{text:?} keep_empty {keep_empty}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn over_limit_reasons_read_as_formatted() {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::checks::{bot, fake_email, over_limit, self_referral};
+use super::checks::{bot, fake_email, over_limit, self_referral, Fragments};
 use super::email::normalise;
 use super::{combine, CheckKind, CheckResult, Decision, FraudConfig, FraudReport};
 use crate::domain::{Clock, DomainError, DomainStores, SystemClock};
@@ -26,6 +26,10 @@ pub struct ReferralCheck {
 pub struct FraudService {
     stores: DomainStores,
     config: FraudConfig,
+    /// `config.bot_user_agents`, to search a user agent for all at once.
+    bots: Fragments,
+    /// `config.suspicious_local_parts` likewise.
+    local_parts: Fragments,
     clock: Arc<dyn Clock>,
 }
 
@@ -35,6 +39,8 @@ impl FraudService {
     pub fn new(stores: &DomainStores, config: FraudConfig) -> Self {
         Self {
             stores: stores.clone(),
+            bots: Fragments::new(&config.bot_user_agents, true),
+            local_parts: Fragments::new(&config.suspicious_local_parts, false),
             config,
             clock: Arc::new(SystemClock),
         }
@@ -135,8 +141,13 @@ impl FraudService {
     ) -> Result<FraudReport, DomainError> {
         let user = self.stores.existing_user(campaign_id, user_id).await?;
         let mut checks = vec![
-            fake_email(&user.email, &normalise(&user.email), &self.config),
-            bot(&user, &self.config),
+            fake_email(
+                &user.email,
+                &normalise(&user.email),
+                &self.config,
+                &self.local_parts,
+            ),
+            bot(&user, &self.config, &self.bots),
         ];
         checks.extend(self.duplicates(&user).await?);
         Ok(self.report(&user, None, checks))
@@ -182,8 +193,8 @@ impl FraudService {
                 c.velocity_max_referrals,
                 "referrals by this referrer",
             ),
-            fake_email(&referred.email, &referred_email, c),
-            bot(&referred, c),
+            fake_email(&referred.email, &referred_email, c, &self.local_parts),
+            bot(&referred, c, &self.bots),
         ];
         checks.extend(self.duplicates(&referred).await?);
         let report = self.report(&referred, Some(referral.id.clone()), checks);

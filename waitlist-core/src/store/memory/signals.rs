@@ -70,7 +70,14 @@ impl Window {
     }
 
     /// Subjects other than `subject` held with a time in `since..=at`.
-    fn others(&self, subject: &str, since: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
+    /// (`held` is when `subject` was recorded, if it is held.)
+    fn others(
+        &self,
+        subject: &str,
+        held: Option<DateTime<Utc>>,
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> u64 {
         if !self.ordered {
             return self
                 .entries
@@ -91,7 +98,7 @@ impl Window {
             _ => self.entries.len(),
         };
         let inside = hi.saturating_sub(lo);
-        let own = self.time_of(subject).is_some_and(|t| t >= since && t <= at);
+        let own = held.is_some_and(|t| t >= since && t <= at);
         (inside - usize::from(own && inside > 0)) as u64
     }
 
@@ -225,8 +232,9 @@ impl FraudSignalStore for MemoryFraudSignals {
         while w.entries.front().is_some_and(|(t, _)| *t < since) {
             w.pop_front();
         }
-        let others = w.others(&subject_id, since, at);
-        if w.time_of(&subject_id).is_none() {
+        let held = w.time_of(&subject_id);
+        let others = w.others(&subject_id, held, since, at);
+        if held.is_none() {
             w.push(at, subject_id);
             if w.entries.len() > self.max_per_value {
                 w.pop_front();
