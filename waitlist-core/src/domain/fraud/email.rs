@@ -1,5 +1,6 @@
 //! Email address normalisation and the fake-email signals.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -18,9 +19,15 @@ fn shipped() -> &'static HashSet<&'static str> {
 
 /// Whether `domain` (or a parent domain) is on the shipped disposable list.
 pub fn is_disposable_domain(domain: &str) -> bool {
-    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim().trim_end_matches('.');
+    // Lower-case only when needed: callers mostly pass a normalised domain.
+    let domain: Cow<'_, str> = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(domain.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(domain)
+    };
     let list = shipped();
-    let mut rest = domain.as_str();
+    let mut rest = &*domain;
     loop {
         if list.contains(rest) {
             return true;
@@ -40,12 +47,22 @@ pub fn normalise(email: &str) -> String {
     let Some((local, domain)) = email.rsplit_once('@') else {
         return email;
     };
-    let local = local.split('+').next().unwrap_or(local);
-    let (local, domain) = match domain {
-        "gmail.com" | "googlemail.com" => (local.replace('.', ""), "gmail.com"),
-        _ => (local.to_owned(), domain),
-    };
-    format!("{local}@{domain}")
+    let tagless = local.split('+').next().unwrap_or(local);
+    let gmail = matches!(domain, "gmail.com" | "googlemail.com");
+    if !gmail && tagless.len() == local.len() {
+        // Nothing to remove: the lower-cased address is the mailbox.
+        return email;
+    }
+    let mut out = String::with_capacity(email.len());
+    if gmail {
+        out.extend(tagless.chars().filter(|c| *c != '.'));
+        out.push_str("@gmail.com");
+    } else {
+        out.push_str(tagless);
+        out.push('@');
+        out.push_str(domain);
+    }
+    out
 }
 
 /// Why an address fails the syntax check, if it does.
@@ -67,29 +84,34 @@ pub fn syntax_error(email: &str) -> Option<&'static str> {
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
         return Some("misplaced dot in local part");
     }
-    if local
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
-    {
+    let forbidden = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\' | '"'
+            )
+    };
+    if local.chars().any(forbidden) {
         return Some("forbidden character in local part");
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 {
+    if !domain.contains('.') {
         return Some("domain without a dot");
     }
-    let label_ok = |l: &&str| {
+    let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
     };
-    if !labels.iter().all(label_ok) {
+    if !domain.split('.').all(label_ok) {
         return Some("invalid domain label");
     }
-    if labels
-        .last()
-        .is_some_and(|tld| tld.len() < 2 || tld.chars().all(|c| c.is_ascii_digit()))
+    if domain
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.len() < 2 || tld.bytes().all(|c| c.is_ascii_digit()))
     {
         return Some("invalid top-level domain");
     }

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::checks::{bot, fake_email, over_limit, self_referral};
+use super::checks::{bot, fake_email, over_limit, self_referral, Fragments};
+use super::email::normalise;
 use super::{combine, CheckKind, CheckResult, Decision, FraudConfig, FraudReport};
 use crate::domain::{Clock, DomainError, DomainStores, SystemClock};
 use crate::store::{FraudSignal, ReferralStatus, SignalKind, User};
@@ -25,6 +26,10 @@ pub struct ReferralCheck {
 pub struct FraudService {
     stores: DomainStores,
     config: FraudConfig,
+    /// `config.bot_user_agents`, to search a user agent for all at once.
+    bots: Fragments,
+    /// `config.suspicious_local_parts` likewise.
+    local_parts: Fragments,
     clock: Arc<dyn Clock>,
 }
 
@@ -34,6 +39,8 @@ impl FraudService {
     pub fn new(stores: &DomainStores, config: FraudConfig) -> Self {
         Self {
             stores: stores.clone(),
+            bots: Fragments::new(&config.bot_user_agents, true),
+            local_parts: Fragments::new(&config.suspicious_local_parts, false),
             config,
             clock: Arc::new(SystemClock),
         }
@@ -52,50 +59,57 @@ impl FraudService {
 
     /// Records the user's IP and device and checks both for duplicates.
     async fn duplicates(&self, user: &User) -> Result<[CheckResult; 2], DomainError> {
-        let stores = &self.stores;
         let c = &self.config;
-        let mut out = Vec::with_capacity(2);
-        for (kind, value, check, weight, limit, what) in [
-            (
+        let ip = self
+            .duplicate(
+                user,
                 SignalKind::Ip,
-                &user.signup_ip,
-                CheckKind::DuplicateIp,
-                c.weights.duplicate_ip,
+                user.signup_ip.as_deref(),
+                (CheckKind::DuplicateIp, c.weights.duplicate_ip),
                 c.max_users_per_ip,
                 "other users on this IP",
-            ),
-            (
+            )
+            .await?;
+        let device = self
+            .duplicate(
+                user,
                 SignalKind::Device,
-                &user.device_fingerprint,
-                CheckKind::DuplicateDevice,
-                c.weights.duplicate_device,
+                user.device_fingerprint.as_deref(),
+                (CheckKind::DuplicateDevice, c.weights.duplicate_device),
                 c.max_users_per_device,
                 "other users on this device",
-            ),
-        ] {
-            let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
-            let Some(value) = value else {
-                out.push(CheckResult::pass(check, "no value recorded"));
-                continue;
-            };
-            let signal = FraudSignal {
-                campaign_id: user.campaign_id.clone(),
-                kind,
-                value: value.to_owned(),
-                subject_id: user.id.clone(),
-                at: user.created_at,
-            };
-            let others = stores
-                .signals
-                .record_signal(signal, c.duplicate_window)
-                .await?;
-            out.push(over_limit(check, weight, others, limit, what));
-        }
-        let mut it = out.into_iter();
-        match (it.next(), it.next()) {
-            (Some(ip), Some(device)) => Ok([ip, device]),
-            _ => Err(DomainError::Invalid("duplicate checks incomplete".into())),
-        }
+            )
+            .await?;
+        Ok([ip, device])
+    }
+
+    /// Records one of the user's values and checks it for duplicates.
+    async fn duplicate(
+        &self,
+        user: &User,
+        kind: SignalKind,
+        value: Option<&str>,
+        (check, weight): (CheckKind, f64),
+        limit: u64,
+        what: &str,
+    ) -> Result<CheckResult, DomainError> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        let Some(value) = value else {
+            return Ok(CheckResult::pass(check, "no value recorded"));
+        };
+        let signal = FraudSignal {
+            campaign_id: user.campaign_id.clone(),
+            kind,
+            value: value.to_owned(),
+            subject_id: user.id.clone(),
+            at: user.created_at,
+        };
+        let others = self
+            .stores
+            .signals
+            .record_signal(signal, self.config.duplicate_window)
+            .await?;
+        Ok(over_limit(check, weight, others, limit, what))
     }
 
     fn report(
@@ -127,8 +141,13 @@ impl FraudService {
     ) -> Result<FraudReport, DomainError> {
         let user = self.stores.existing_user(campaign_id, user_id).await?;
         let mut checks = vec![
-            fake_email(&user.email, &self.config),
-            bot(&user, &self.config),
+            fake_email(
+                &user.email,
+                &normalise(&user.email),
+                &self.config,
+                &self.local_parts,
+            ),
+            bot(&user, &self.config, &self.bots),
         ];
         checks.extend(self.duplicates(&user).await?);
         Ok(self.report(&user, None, checks))
@@ -164,8 +183,9 @@ impl FraudService {
             .signals
             .record_signal(velocity_signal, c.velocity_window)
             .await?;
+        let referred_email = normalise(&referred.email);
         let mut checks = vec![
-            self_referral(&referrer, &referred, c),
+            self_referral(&referrer, &referred, &referred_email, c),
             over_limit(
                 CheckKind::Velocity,
                 c.weights.velocity,
@@ -173,8 +193,8 @@ impl FraudService {
                 c.velocity_max_referrals,
                 "referrals by this referrer",
             ),
-            fake_email(&referred.email, c),
-            bot(&referred, c),
+            fake_email(&referred.email, &referred_email, c, &self.local_parts),
+            bot(&referred, c, &self.bots),
         ];
         checks.extend(self.duplicates(&referred).await?);
         let report = self.report(&referred, Some(referral.id.clone()), checks);

@@ -22,6 +22,60 @@ fn key(campaign_id: &str, id: &str) -> Key {
     (campaign_id.to_owned(), id.to_owned())
 }
 
+/// Values by campaign then id: looked up by `&str`s without building a key.
+#[derive(Debug)]
+struct ByCampaign<V>(HashMap<String, HashMap<String, V>>);
+
+impl<V> Default for ByCampaign<V> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl<V> ByCampaign<V> {
+    fn get(&self, campaign_id: &str, id: &str) -> Option<&V> {
+        self.0.get(campaign_id).and_then(|m| m.get(id))
+    }
+
+    fn get_mut(&mut self, campaign_id: &str, id: &str) -> Option<&mut V> {
+        self.0.get_mut(campaign_id).and_then(|m| m.get_mut(id))
+    }
+
+    fn contains(&self, campaign_id: &str, id: &str) -> bool {
+        self.get(campaign_id, id).is_some()
+    }
+
+    fn insert(&mut self, campaign_id: &str, id: String, value: V) {
+        self.campaign(campaign_id).insert(id, value);
+    }
+
+    /// The value, inserted as `V::default()` when missing.
+    fn or_default(&mut self, campaign_id: &str, id: &str) -> &mut V
+    where
+        V: Default,
+    {
+        let m = self.campaign(campaign_id);
+        if !m.contains_key(id) {
+            m.insert(id.to_owned(), V::default());
+        }
+        m.get_mut(id)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    fn campaign(&mut self, campaign_id: &str) -> &mut HashMap<String, V> {
+        if !self.0.contains_key(campaign_id) {
+            self.0.insert(campaign_id.to_owned(), HashMap::new());
+        }
+        self.0
+            .get_mut(campaign_id)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.values().flat_map(HashMap::values)
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     campaigns: HashMap<String, Campaign>,
@@ -30,8 +84,8 @@ struct State {
     /// Highest original position per campaign (users are never removed, so
     /// this is the maximum over the campaign's users).
     highest_position: HashMap<String, u64>,
-    referrals: HashMap<Key, Referral>,
-    verified_by_referrer: HashMap<Key, u64>,
+    referrals: ByCampaign<Referral>,
+    verified_by_referrer: ByCampaign<u64>,
     rewards: HashMap<Key, Reward>,
     user_rewards: HashMap<Key, UserReward>,
     granted: HashSet<(String, String, String)>,

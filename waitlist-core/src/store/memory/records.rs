@@ -26,8 +26,10 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 impl ReferralStore for MemoryStore {
     async fn insert_referral(&self, referral: Referral) -> StoreResult<()> {
         let mut state = self.lock();
-        let k = key(&referral.campaign_id, &referral.id);
-        if state.referrals.contains_key(&k) {
+        if state
+            .referrals
+            .contains(&referral.campaign_id, &referral.id)
+        {
             return Err(StoreError::AlreadyExists {
                 kind: "referral",
                 id: referral.id,
@@ -36,10 +38,12 @@ impl ReferralStore for MemoryStore {
         if referral.status == ReferralStatus::Verified {
             *state
                 .verified_by_referrer
-                .entry(key(&referral.campaign_id, &referral.referrer_id))
-                .or_default() += 1;
+                .or_default(&referral.campaign_id, &referral.referrer_id) += 1;
         }
-        state.referrals.insert(k, referral);
+        let campaign_id = referral.campaign_id.clone();
+        state
+            .referrals
+            .insert(&campaign_id, referral.id.clone(), referral);
         Ok(())
     }
 
@@ -48,11 +52,7 @@ impl ReferralStore for MemoryStore {
         campaign_id: &str,
         referral_id: &str,
     ) -> StoreResult<Option<Referral>> {
-        Ok(self
-            .lock()
-            .referrals
-            .get(&key(campaign_id, referral_id))
-            .cloned())
+        Ok(self.lock().referrals.get(campaign_id, referral_id).cloned())
     }
 
     async fn set_referral_status(
@@ -63,9 +63,10 @@ impl ReferralStore for MemoryStore {
         at: DateTime<Utc>,
     ) -> StoreResult<ReferralStatus> {
         let mut state = self.lock();
+        let state = &mut *state;
         let referral = state
             .referrals
-            .get_mut(&key(campaign_id, referral_id))
+            .get_mut(campaign_id, referral_id)
             .ok_or_else(|| StoreError::not_found("referral", referral_id))?;
         let previous = referral.status;
         if previous == status
@@ -77,8 +78,9 @@ impl ReferralStore for MemoryStore {
         if status == ReferralStatus::Verified {
             referral.verified_at = Some(at);
         }
-        let referrer = key(campaign_id, &referral.referrer_id);
-        let count = state.verified_by_referrer.entry(referrer).or_default();
+        let count = state
+            .verified_by_referrer
+            .or_default(campaign_id, &referral.referrer_id);
         if status == ReferralStatus::Verified {
             *count += 1;
         } else if previous == ReferralStatus::Verified {
@@ -91,7 +93,7 @@ impl ReferralStore for MemoryStore {
         Ok(self
             .lock()
             .verified_by_referrer
-            .get(&key(campaign_id, referrer_id))
+            .get(campaign_id, referrer_id)
             .copied()
             .unwrap_or(0))
     }
