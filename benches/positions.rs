@@ -4,11 +4,15 @@
 //! `cargo bench --bench positions` runs the full size; without `--bench`
 //! (as `cargo test --all-targets` runs it) it does a 10,000-user smoke run.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use waitlist::domain::positions::{rank_all, PositionIndex};
 use waitlist::store::Standing;
+
+use common::Row;
 
 /// A small deterministic generator (no extra dependency).
 struct Lcg(u64);
@@ -86,10 +90,40 @@ fn main() {
             black_box(index.position(&standings[i].user_id));
         }
     });
+    let per_lookup = lookups / updates as u32;
     println!(
         "  position lookup:           index {:>9.3} µs",
-        (lookups / updates as u32).as_secs_f64() * 1e6
+        per_lookup.as_secs_f64() * 1e6
     );
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
+    let us = |d: Duration| format!("{:.2} µs", d.as_secs_f64() * 1e6);
+    Row {
+        what: "positions: full recalculation, 1,000,000 users (vs naive sort)",
+        sdk: ms(full),
+        baseline: ms(naive_full),
+        ratio: Some(full.as_secs_f64() / naive_full.as_secs_f64()),
+        target: "≤ 150 ms and ≤ naive",
+        met: full_run.then_some(full <= Duration::from_millis(150) && full <= naive_full),
+    }
+    .print();
+    Row {
+        what: "positions: one verified referral, incremental (vs naive re-sort)",
+        sdk: us(per_update),
+        baseline: ms(naive_per_update),
+        ratio: Some(per_update.as_secs_f64() / naive_per_update.as_secs_f64()),
+        target: "≤ 3 µs",
+        met: full_run.then_some(per_update <= Duration::from_micros(3)),
+    }
+    .print();
+    Row {
+        what: "positions: one position lookup",
+        sdk: us(per_lookup),
+        baseline: "—".into(),
+        ratio: None,
+        target: "≤ 1 µs",
+        met: full_run.then_some(per_lookup <= Duration::from_micros(1)),
+    }
+    .print();
     assert_eq!(
         index.positions(),
         rank_all(&standings, points),
