@@ -382,24 +382,17 @@ impl Outbox {
             messages.push(message_of(row)?);
         }
         let claimed = rows.len();
-        match publisher.publish(messages).await {
-            Ok(()) => {
+        // Sent rows are marked, failed ones back off; either way in the
+        // claiming transaction, whose commit releases the keys.
+        let failure = publisher.publish(messages).await.err();
+        match &failure {
+            None => {
                 let sent = self
                     .store
                     .sql("UPDATE {s}.outbox SET sent_at = now() WHERE id = ANY($1)");
-                sqlx::query(&sent)
-                    .bind(&ids)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                Ok(Claimed {
-                    claimed,
-                    sent: claimed,
-                    failure: None,
-                })
+                sqlx::query(&sent).bind(&ids).execute(&mut *tx).await
             }
-            Err(e) => {
+            Some(e) => {
                 let retry = self.store.sql(
                     "UPDATE {s}.outbox SET
                          attempts = attempts + 1,
@@ -415,15 +408,11 @@ impl Outbox {
                     .bind(relay.max_backoff.as_secs_f64())
                     .execute(&mut *tx)
                     .await
-                    .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                Ok(Claimed {
-                    claimed,
-                    sent: 0,
-                    failure: Some(e),
-                })
             }
         }
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Claimed { claimed, failure })
     }
 }
 
@@ -452,11 +441,22 @@ fn message_of(row: &PgRow) -> Result<Message> {
     })
 }
 
+/// One claim: how many rows, and the publisher's error if it failed (the
+/// rows then back off); otherwise all of them were sent.
 #[derive(Debug, Default)]
 struct Claimed {
     claimed: usize,
-    sent: usize,
     failure: Option<Error>,
+}
+
+impl Claimed {
+    fn sent(&self) -> usize {
+        if self.failure.is_none() {
+            self.claimed
+        } else {
+            0
+        }
+    }
 }
 
 /// Stages every publish in the outbox (see [`Outbox::publisher`]).
@@ -571,7 +571,7 @@ impl OutboxRelay {
             if let Some(e) = round.failure {
                 return Err(e);
             }
-            sent += round.sent as u64;
+            sent += round.sent() as u64;
             if round.claimed < self.settings.batch_size {
                 return Ok(sent);
             }
@@ -680,12 +680,12 @@ async fn run(relay: OutboxRelay, mut stopped: watch::Receiver<bool>, stats: Arc<
         let more = match outbox.relay_once(&settings, publisher.as_ref()).await {
             Ok(round) => {
                 claimed_any = round.claimed > 0;
-                if round.sent > 0 {
+                if round.sent() > 0 {
                     stats
                         .relayed
-                        .fetch_add(round.sent as u64, Ordering::Relaxed);
+                        .fetch_add(round.sent() as u64, Ordering::Relaxed);
                     metrics::counter!(RELAYED, "schema" => schema.clone())
-                        .increment(round.sent as u64);
+                        .increment(round.sent() as u64);
                 }
                 if let Some(e) = &round.failure {
                     stats.failed_batches.fetch_add(1, Ordering::Relaxed);
