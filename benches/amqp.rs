@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    median, per_second, runtime, sdk_consume, signed_up_messages, sizes, unreachable, Row,
+    median, runtime, sdk_consume, signed_up_messages, sizes, throughput_row, unreachable,
 };
 use futures::StreamExt;
 use lapin::options::{
@@ -178,24 +178,20 @@ fn main() {
             "  consume with acks      raw lapin {cr:>9.0}/s   waitlist {cs:>9.0}/s   ratio {:.3}",
             cs / cr
         );
-        Row {
-            what: "RabbitMQ publish with confirms (vs raw lapin, pipelined confirms)",
-            sdk: per_second(ps),
-            baseline: per_second(pr),
-            ratio: Some(ps / pr),
-            target: "≥ 0.95",
-            met: Some(ps / pr >= 0.95),
-        }
-        .print();
-        Row {
-            what: "RabbitMQ consume with acks (vs raw lapin, one consumer)",
-            sdk: per_second(cs),
-            baseline: per_second(cr),
-            ratio: Some(cs / cr),
-            target: "keep (≥ 0.95)",
-            met: Some(cs / cr >= 0.95),
-        }
-        .print();
+        throughput_row(
+            "RabbitMQ publish with confirms (vs raw lapin, pipelined confirms)",
+            ps,
+            pr,
+            "≥ 0.95",
+            0.95,
+        );
+        throughput_row(
+            "RabbitMQ consume with acks (vs raw lapin, one consumer)",
+            cs,
+            cr,
+            "keep (≥ 0.95)",
+            0.95,
+        );
         t.shutdown().await;
     });
 }

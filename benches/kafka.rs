@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    median, per_second, runtime, sdk_consume, signed_up_messages, sizes, unreachable, Row,
+    median, runtime, sdk_consume, signed_up_messages, sizes, throughput_row, unreachable,
 };
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -213,24 +213,20 @@ fn main() {
             "  consume with commits   raw rdkafka {cr:>9.0}/s   waitlist {cs:>9.0}/s   ratio {:.3}",
             cs / cr
         );
-        Row {
-            what: "Kafka publish, acks=all (vs raw FutureProducer)",
-            sdk: per_second(ps),
-            baseline: per_second(pr),
-            ratio: Some(ps / pr),
-            target: "≥ 0.95",
-            met: Some(ps / pr >= 0.95),
-        }
-        .print();
-        Row {
-            what: "Kafka consume, commit after handle (vs raw StreamConsumer + commit)",
-            sdk: per_second(cs),
-            baseline: per_second(cr),
-            ratio: Some(cs / cr),
-            target: "≥ 0.95",
-            met: Some(cs / cr >= 0.95),
-        }
-        .print();
+        throughput_row(
+            "Kafka publish, acks=all (vs raw FutureProducer)",
+            ps,
+            pr,
+            "≥ 0.95",
+            0.95,
+        );
+        throughput_row(
+            "Kafka consume, commit after handle (vs raw StreamConsumer + commit)",
+            cs,
+            cr,
+            "≥ 0.95",
+            0.95,
+        );
         let _ = t.close().await;
     });
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{counting_group, median, per_second, runtime, signed_up_messages, sizes, Row};
+use common::{counting_group, median, runtime, signed_up_messages, sizes, throughput_row};
 use tokio::sync::Notify;
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
@@ -166,13 +166,11 @@ fn main() {
     println!("  memory bus subscription, no runtime (1 task):   {bare:>12.0} events/s");
     println!("  ratio waitlist / channel (1 task):   {:.3}", sdk / raw);
     println!("  ratio waitlist / channel (10 tasks): {:.3}", sdk / pool);
-    Row {
-        what: "memory bus: publish → group (10 workers) → decode → ack (vs mpsc + 10 worker tasks)",
-        sdk: per_second(sdk),
-        baseline: per_second(pool),
-        ratio: Some(sdk / pool),
-        target: "≥ 0.7",
-        met: Some(sdk / pool >= 0.7),
-    }
-    .print();
+    throughput_row(
+        "memory bus: publish → group (10 workers) → decode → ack (vs mpsc + 10 worker tasks)",
+        sdk,
+        pool,
+        "≥ 0.7",
+        0.7,
+    );
 }

@@ -19,7 +19,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{median, per_second, runtime, signed_up_messages, sizes, unreachable, Row};
+use common::{median, runtime, signed_up_messages, sizes, throughput_row, unreachable};
 use waitlist::prelude::*;
 use waitlist::{AmqpConfig, AmqpTransport, PgStore};
 
@@ -113,15 +113,13 @@ fn main() {
         let ratio = o / d;
         println!("outbox bench: {n} events, {PRODUCERS} producers, {rounds} rounds (medians)");
         println!("  direct publish {d:>8.0}/s   outbox {o:>8.0}/s   ratio {ratio:.3}");
-        Row {
-            what: "outbox: staged + relayed (vs direct publish, RabbitMQ confirms)",
-            sdk: per_second(o),
-            baseline: per_second(d),
-            ratio: Some(ratio),
-            target: "≥ 0.5",
-            met: Some(ratio >= 0.5),
-        }
-        .print();
+        throughput_row(
+            "outbox: staged + relayed (vs direct publish, RabbitMQ confirms)",
+            o,
+            d,
+            "≥ 0.5",
+            0.5,
+        );
         let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
             .execute(pg.pool())
             .await;

@@ -26,25 +26,15 @@ use waitlist::postgres::sqlx;
 use waitlist::store::{Campaign, CampaignStore, UserStore};
 use waitlist::PgStore;
 
-use common::Row;
+use common::{Lcg, Row};
 use sqlx::postgres::PgPoolOptions;
 
 const CAMPAIGN: &str = "bench-campaign";
 /// Users per bulk `INSERT … SELECT FROM UNNEST`.
 const CHUNK: usize = 50_000;
 
-/// A small deterministic generator (no extra dependency).
-struct Lcg(u64);
-
+/// The referral counts of the generated users.
 impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
     /// Verified referrals of a user: 0 for 70%, 1, 2, then 3..=5.
     fn referrals(&mut self) -> i64 {
         match self.next() % 10 {

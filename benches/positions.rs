@@ -12,20 +12,7 @@ use std::time::{Duration, Instant};
 use waitlist::domain::positions::{rank_all, PositionIndex};
 use waitlist::store::Standing;
 
-use common::Row;
-
-/// A small deterministic generator (no extra dependency).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-}
+use common::{Lcg, Row};
 
 fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = Instant::now();
@@ -98,7 +85,7 @@ fn main() {
     let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
     let us = |d: Duration| format!("{:.2} µs", d.as_secs_f64() * 1e6);
     Row {
-        what: "positions: full recalculation, 1,000,000 users (vs naive sort)",
+        what: &format!("positions: full recalculation, {n} users (vs naive sort)"),
         sdk: ms(full),
         baseline: ms(naive_full),
         ratio: Some(full.as_secs_f64() / naive_full.as_secs_f64()),

@@ -9,11 +9,7 @@ use std::time::{Duration, Instant};
 
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
-use waitlist::{AmqpConfig, AmqpTransport, PgStore};
-
-fn required() -> bool {
-    std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1")
-}
+mod pg_amqp_support;
 
 fn rabbitmqctl(args: &[&str]) {
     let status = Command::new("rabbitmqctl")
@@ -38,33 +34,10 @@ impl Drop for Restart {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_staged_during_a_broker_outage_arrives_once_it_is_back() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let amqp = std::env::var("AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/waitlist-test".to_owned());
     let id = uuid::Uuid::new_v4().simple().to_string();
     let schema = format!("ob_{id}");
-    let pg = match PgStore::connect(&url).await {
-        Ok(pg) => pg.with_schema(&schema),
-        Err(e) => {
-            assert!(
-                !required(),
-                "PostgreSQL not reachable ({e}) and WAITLIST_REQUIRE_BROKERS=1"
-            );
-            eprintln!("SKIPPED: PostgreSQL not reachable ({e})");
-            return;
-        }
-    };
-    let transport = match AmqpTransport::connect(AmqpConfig::new(&amqp)).await {
-        Ok(t) => t,
-        Err(e) => {
-            assert!(
-                !required(),
-                "RabbitMQ not reachable ({e}) and WAITLIST_REQUIRE_BROKERS=1"
-            );
-            eprintln!("SKIPPED: RabbitMQ not reachable ({e})");
-            return;
-        }
+    let Some((pg, transport)) = pg_amqp_support::connect(&schema).await else {
+        return;
     };
     pg.migrate().await.expect("migrate");
     let topic = format!("outbox-{id}");

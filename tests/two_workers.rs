@@ -17,7 +17,7 @@ use waitlist::domain::{DomainEventPublisher, Timestamp};
 use waitlist::events::{ReferralCreated, ReferralVerified, RewardDeliveryMethod, UserSignedUp};
 use waitlist::prelude::*;
 use waitlist::store::{Campaign, Referral, Reward, RewardRule, User};
-use waitlist::{AmqpConfig, AmqpTransport, PgStore};
+use waitlist::PgStore;
 
 const USERS: usize = 1_000;
 const REFERRERS: usize = 100;
@@ -26,23 +26,13 @@ const REWARD_AT: u64 = 3;
 const CAMPAIGN: &str = "launch";
 const ACCOUNT: &str = "acme";
 
-fn required() -> bool {
-    std::env::var("WAITLIST_REQUIRE_BROKERS").is_ok_and(|v| v == "1")
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn amqp_url() -> String {
-    std::env::var("AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/waitlist-test".to_owned())
-}
-
 /// The worker of `examples/pg_worker.rs`, compiled into this test binary
 /// (a harness-less test: `main` below) so that the processes it starts
 /// always run the code under test.
+mod pg_amqp_support;
+
+use pg_amqp_support::{amqp_url, database_url};
+
 #[allow(dead_code)]
 #[path = "../examples/pg_worker.rs"]
 mod pg_worker;
@@ -202,25 +192,11 @@ async fn counts(pg: &PgStore, files: &[PathBuf]) -> Counts {
 async fn two_worker_processes_share_one_truth() {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let schema = format!("tw_{id}");
-    let pg = match PgStore::connect(&database_url()).await {
-        Ok(pg) => Arc::new(pg.with_schema(&schema)),
-        Err(e) => {
-            assert!(
-                !required(),
-                "PostgreSQL not reachable ({e}) and WAITLIST_REQUIRE_BROKERS=1"
-            );
-            eprintln!("SKIPPED: PostgreSQL not reachable ({e})");
-            return;
-        }
-    };
-    if let Err(e) = AmqpTransport::connect(AmqpConfig::new(amqp_url())).await {
-        assert!(
-            !required(),
-            "RabbitMQ not reachable ({e}) and WAITLIST_REQUIRE_BROKERS=1"
-        );
-        eprintln!("SKIPPED: RabbitMQ not reachable ({e})");
+    let Some((pg, broker)) = pg_amqp_support::connect(&schema).await else {
         return;
-    }
+    };
+    drop(broker); // the workers connect themselves
+    let pg = Arc::new(pg);
     pg.migrate().await.expect("migrate");
     let mut campaign = Campaign::new(CAMPAIGN, ACCOUNT);
     campaign.points_per_referral = 3;

@@ -159,6 +159,35 @@ impl Row<'_> {
     }
 }
 
+/// Prints the row of a throughput compared with its baseline in the same
+/// run, met when SDK / baseline ≥ `at_least` (judged only in a full run,
+/// not at the smoke size of `cargo test`).
+pub(crate) fn throughput_row(what: &str, sdk: f64, baseline: f64, target: &str, at_least: f64) {
+    Row {
+        what,
+        sdk: per_second(sdk),
+        baseline: per_second(baseline),
+        ratio: Some(sdk / baseline),
+        target,
+        met: full_run().then_some(sdk / baseline >= at_least),
+    }
+    .print();
+}
+
+/// A small deterministic generator for bench data (no extra dependency).
+pub(crate) struct Lcg(pub(crate) u64);
+
+impl Lcg {
+    /// The next 31-bit value.
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
 /// A throughput as `12,345/s`.
 pub(crate) fn per_second(v: f64) -> String {
     let n = v.round() as u64;
