@@ -16,9 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use waitlist::domain::{
-    start_workers, Clock, DomainConfig, DomainServices, InMemoryOptions, SystemClock,
-};
+use waitlist::domain::{start_workers, Clock, DomainConfig, DomainServices, SystemClock};
 use waitlist::events::{topics, UserSignedUp};
 use waitlist::prelude::*;
 use waitlist::providers::RecordingEmailProvider;
@@ -60,12 +58,9 @@ fn print_startup(kafka: &KafkaConfig, domain: &DomainConfig, webhooks: &WebhookC
 
 #[tokio::main]
 async fn main() -> Result<(), AnyError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    // RUST_LOG as usual; quiet by default.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let demo = std::env::args().any(|a| a == "--demo");
 
     let kafka_config = KafkaConfig::from_env();
@@ -78,17 +73,11 @@ async fn main() -> Result<(), AnyError> {
     let publisher = EventPublisher::new(Arc::new(transport.clone()));
     let store = Arc::new(MemoryStore::new());
     let emails = Arc::new(RecordingEmailProvider::new());
-    let options = InMemoryOptions {
-        topics: domain_config.topics.clone(),
-        ..InMemoryOptions::default()
-    };
-    let services = Arc::new(DomainServices::in_memory(
-        Arc::clone(&store),
-        publisher.clone(),
-        emails.clone(),
-        None,
-        options,
-    )?);
+    let services = Arc::new(
+        DomainServices::in_memory(Arc::clone(&store), publisher.clone(), emails.clone())
+            .topics(domain_config.topics.clone())
+            .build()?,
+    );
 
     let mut workers = start_workers(&services, &domain_config, Arc::clone(&queue)).await?;
     let webhooks = WebhookService::new(

@@ -17,9 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use waitlist::domain::{
-    start_workers, DomainConfig, DomainServices, InMemoryOptions, RecordingRewardWebhook,
-};
+use waitlist::domain::{start_workers, DomainConfig, DomainServices, RecordingRewardWebhook};
 use waitlist::events::{
     AnalyticsAggregateJob, FraudDetectJob, Granularity, ReferralCreated, ReferralVerified,
     RewardDeliveryMethod, UserSignedUp, UserVerified,
@@ -36,12 +34,9 @@ const ACCOUNT: &str = "acme";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .init();
+    // RUST_LOG as usual; quiet by default.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
 
     // The host's data. The campaign: 2 points per referral, a milestone at 6
     // participants and an "Early access" reward for 2 verified referrals.
@@ -69,13 +64,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // providers stand in for SMTP and the reward webhook.
     let bus = MemoryBus::new();
     let emails = Arc::new(RecordingEmailProvider::new());
-    let services = Arc::new(DomainServices::in_memory(
-        Arc::clone(&store),
-        EventPublisher::new(Arc::new(bus.clone())),
-        emails.clone(),
-        Some(Arc::new(RecordingRewardWebhook::new())),
-        InMemoryOptions::default(),
-    )?);
+    let services = Arc::new(
+        DomainServices::in_memory(
+            Arc::clone(&store),
+            EventPublisher::new(Arc::new(bus.clone())),
+            emails.clone(),
+        )
+        .reward_webhook(Arc::new(RecordingRewardWebhook::new()))
+        .build()?,
+    );
 
     let config = DomainConfig {
         retry: RetryPolicy::fixed(50, Duration::from_millis(20)),

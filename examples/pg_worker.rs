@@ -81,12 +81,9 @@ fn parse(argv: impl IntoIterator<Item = String>) -> Result<Args, AnyError> {
 
 #[tokio::main]
 async fn main() -> Result<(), AnyError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    // RUST_LOG as usual; quiet by default.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     run(std::env::args().skip(1)).await
 }
 

@@ -2,7 +2,8 @@
 
 mod domain_support;
 
-use domain_support::{eventually, t0, Stack, ACCOUNT, CAMPAIGN};
+use domain_support::{t0, Stack, ACCOUNT, CAMPAIGN, WAIT};
+use waitlist::conformance::eventually;
 use waitlist::events::{
     AnalyticsAggregateJob, EmailJob, EmailKind, FraudDetectJob, Granularity, RewardDeliverJob,
     RewardDeliveryMethod,
@@ -43,12 +44,11 @@ async fn an_earned_reward_is_emailed_with_its_code_exactly_once() {
     let stack = stack_with(RewardDeliveryMethod::Email).await;
     stack.refer("r1", "cid", "bob").await;
     stack.verify("r1", "cid", "bob").await;
-    let delivered = eventually(|| async {
+    eventually("the reward delivered", WAIT, || async {
         let ur = stack.user_reward(UR).await;
         ur.is_some_and(|u| u.status == DeliveryStatus::Delivered)
     })
     .await;
-    assert!(delivered);
     // A delivery job for the same reward afterwards does nothing.
     let job = RewardDeliverJob {
         user_reward_id: UR.into(),
@@ -87,7 +87,10 @@ async fn a_webhook_reward_is_retried_after_a_transient_failure_and_delivered_onc
         .fail_next([ProviderError::Transient("503".into())]);
     stack.refer("r1", "cid", "bob").await;
     stack.verify("r1", "cid", "bob").await;
-    assert!(eventually(|| async { stack.webhook.sent().len() == 1 }).await);
+    eventually("stack.webhook.sent().len() == 1", WAIT, || async {
+        stack.webhook.sent().len() == 1
+    })
+    .await;
     stack.settle().await;
     assert_eq!(stack.webhook.sent().len(), 1);
     let ur = stack.user_reward(UR).await.expect("granted");
@@ -159,7 +162,12 @@ async fn duplicate_email_jobs_are_suppressed_within_the_window() {
             .await
             .expect("enqueued");
     }
-    assert!(eventually(|| async { stack.emails_to("bob@example.com").len() == before + 1 }).await);
+    eventually(
+        "stack.emails_to(\"bob@example.com\").len() == before + 1",
+        WAIT,
+        || async { stack.emails_to("bob@example.com").len() == before + 1 },
+    )
+    .await;
     stack.settle().await;
     let sent = stack.emails.sent();
     let verification: Vec<_> = sent

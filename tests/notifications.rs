@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use domain_support::notifications::{notification_event, settled, store_with_templates};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use waitlist::conformance::{wait_until, WAIT};
 use waitlist::events::{Channel, NotificationEvent, NotificationPriority};
 use waitlist::notifications::{
     ChannelSender, MemoryNotificationStore, Notification, NotificationConfig, NotificationService,
@@ -189,7 +190,14 @@ async fn second_event_with_the_same_message_id_sends_nothing() {
     };
     s.publish(&first).await;
     s.publish(&again).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let group = NotificationConfig::default().group(Channel::Email);
+    wait_until("both duplicates handled", WAIT, || {
+        s.bus.group_len(Channel::Email.topic(), &group) == Some(0)
+    })
+    .await;
+    // The handler skips a message id it has sent (the dedupe of document 003).
+    let stats = s.workers.group(&group).expect("email group").stats();
+    assert_eq!((stats.done, stats.skipped), (1, 2), "{stats:?}");
     assert_eq!(s.email.sent().len(), 1);
     assert_eq!(
         s.store.snapshot("n2").map(|n| n.status),

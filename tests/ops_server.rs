@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use waitlist::conformance::{eventually, WAIT};
 use waitlist::ops::{health_fn, install_prometheus, OpsServer};
 use waitlist::prelude::*;
 
@@ -41,7 +42,14 @@ async fn ops_server_serves_info_health_and_runtime_metrics() {
         r#"{"id":"1","type":"x.y","account_id":"a","campaign_id":"c","data":{},"timestamp":"2025-01-01T12:00:00Z"}"#,
     );
     bus.publish_one(msg).await.expect("publish");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Handled once the runtime counted it.
+    eventually("the delivery counted in /metrics", WAIT, || async {
+        get(&format!("{base}/metrics"))
+            .await
+            .1
+            .contains("waitlist_processed_total")
+    })
+    .await;
 
     let (status, body) = get(&format!("{base}/")).await;
     assert_eq!(status, 200);

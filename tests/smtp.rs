@@ -10,9 +10,10 @@ mod domain_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain_support::notifications::{notification_event, settled, store_with_templates};
+use waitlist::conformance::wait_for;
 use waitlist::events::{Channel, NotificationEvent};
 use waitlist::notifications::{
     ChannelSender, Notification, NotificationService, NotificationStatus,
@@ -67,23 +68,17 @@ fn message(to: &str, subject: &str, html: &str) -> EmailMessage {
 
 /// The stored message carrying `message_id`, waiting a little for it.
 async fn stored(message_id: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(entries) = std::fs::read_dir(maildir()) {
-            for entry in entries.flatten() {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                if text.contains(message_id) {
-                    return text;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "message {message_id} not in {:?}",
-            maildir()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("message {message_id} in {:?}", maildir());
+    wait_for(&what, Duration::from_secs(10), || {
+        let found = std::fs::read_dir(maildir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+            .find(|text| text.contains(message_id));
+        std::future::ready(found.ok_or_else(String::new))
+    })
+    .await
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use waitlist::conformance::wait_until;
+use waitlist::conformance::{wait_until, WAIT};
 use waitlist::events::{
     topics, CheckoutCompleted, CheckoutExpired, CheckoutFailed, CheckoutFailureReason, LeaveReason,
     QueueJoined, QueueLeft, QueueReady, Ticket,
@@ -32,10 +32,6 @@ fn keyed_by_event<E: Clone>(s: &Seen<E>, n: usize) -> E {
     let (key, event) = seen(s).swap_remove(n);
     assert_eq!(key.as_deref(), Some(EVENT));
     event
-}
-
-async fn eventually(what: &str, cond: impl FnMut() -> bool) {
-    wait_until(what, Duration::from_secs(10), cond).await;
 }
 
 struct Room {
@@ -161,8 +157,8 @@ async fn flow1_joining_publishes_queue_joined_keyed_by_event_with_positions() {
     for user in ["u1", "u2", "u3"] {
         ids.push(r.join(user).await);
     }
-    eventually("three QUEUE_JOINED", || seen(&joined).len() == 3).await;
-    eventually("one QUEUE_READY", || seen(&ready).len() == 1).await;
+    wait_until("three QUEUE_JOINED", WAIT, || seen(&joined).len() == 3).await;
+    wait_until("one QUEUE_READY", WAIT, || seen(&ready).len() == 1).await;
 
     let got = seen(&joined);
     let positions: Vec<i64> = got.iter().map(|(_, e)| e.position).collect();
@@ -187,7 +183,7 @@ async fn flow2_completed_checkout_frees_the_slot_and_admits_the_next_user() {
 
     let done = completed(&first.id, tickets(), 150.0);
     r.publish(topics::CHECKOUT_COMPLETED, &done).await;
-    eventually("QUEUE_READY for u2", || seen(&ready).len() == 2).await;
+    wait_until("QUEUE_READY for u2", WAIT, || seen(&ready).len() == 2).await;
 
     assert_eq!(r.status(&first.id).await, SessionStatus::Completed);
     assert_eq!(r.status(&second.id).await, SessionStatus::Admitted);
@@ -233,7 +229,7 @@ async fn flow3_expired_checkout_releases_tickets_and_admits_the_next_user() {
         timestamp: chrono::Utc::now(),
     };
     r.publish(topics::CHECKOUT_EXPIRED, &expired).await;
-    eventually("u2 admitted", || {
+    wait_until("u2 admitted", WAIT, || {
         futures::executor::block_on(r.store.processing(EVENT)) == Ok(vec![second.id.clone()])
     })
     .await;
@@ -261,7 +257,7 @@ async fn failed_checkout_marks_the_session_failed_and_frees_the_slot() {
         timestamp: chrono::Utc::now(),
     };
     r.publish(topics::CHECKOUT_FAILED, &failed).await;
-    eventually("slot freed", || {
+    wait_until("slot freed", WAIT, || {
         futures::executor::block_on(r.store.processing(EVENT)).is_ok_and(|p| p.is_empty())
     })
     .await;
@@ -275,7 +271,7 @@ async fn checkout_event_for_a_missing_session_is_skipped_not_retried() {
     let done = completed("no-such-session", vec![], 0.0);
     r.publish(topics::CHECKOUT_COMPLETED, &done).await;
     let completed = &r.consumer.groups()[0];
-    eventually("skipped", || completed.stats().skipped == 1).await;
+    wait_until("skipped", WAIT, || completed.stats().skipped == 1).await;
     let stats = completed.stats();
     assert_eq!((stats.retried, stats.dead_lettered, stats.done), (0, 0, 0));
     r.shutdown().await;
@@ -295,7 +291,7 @@ async fn leaving_publishes_queue_left_and_gives_up_the_place() {
         .expect("leave");
     assert_eq!(after.status, SessionStatus::Left);
     assert_eq!(r.waitroom.position(&third.id).await, Ok(Some(1)));
-    eventually("QUEUE_LEFT", || seen(&left).len() == 1).await;
+    wait_until("QUEUE_LEFT", WAIT, || seen(&left).len() == 1).await;
     let e = keyed_by_event(&left, 0);
     assert_eq!(
         (e.session_id.as_str(), e.reason),

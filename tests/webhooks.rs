@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use waitlist::conformance::wait_until;
+use waitlist::conformance::{wait_until, WAIT};
 use waitlist::events::{topics, Envelope, WebhookEvent};
 use waitlist::prelude::*;
 use waitlist::runtime::RetryPolicy;
@@ -17,7 +17,7 @@ use waitlist::sync::lock;
 use waitlist::webhooks::{
     publish_webhook_event, AttemptStatus, MemoryDeliveryLog, MemorySubscriptionStore, UrlGuard,
     WebhookConfig, WebhookRetry, WebhookSecret, WebhookService, WebhookSubscription,
-    WebhookVerifier, WEBHOOK_SENDERS,
+    WebhookVerifier, WEBHOOK_DELIVERIES, WEBHOOK_SENDERS,
 };
 
 /// One request the receiver got.
@@ -139,10 +139,6 @@ async fn publish(s: &Stack, e: &WebhookEvent) {
         .expect("publish");
 }
 
-async fn eventually(what: &str, cond: impl FnMut() -> bool) {
-    wait_until(what, Duration::from_secs(10), cond).await;
-}
-
 /// The subscription of the tests with one endpoint.
 fn subscription(url: &str, secret: WebhookSecret) -> WebhookSubscription {
     WebhookSubscription::new("sub-1", "account-1", url, secret)
@@ -151,15 +147,29 @@ fn subscription(url: &str, secret: WebhookSecret) -> WebhookSubscription {
 impl Stack {
     /// Waits until a failing endpoint got `sub-1` disabled.
     async fn until_disabled(&self) {
-        eventually("disabled", || {
+        wait_until("disabled", WAIT, || {
             self.subs.snapshot("sub-1").is_some_and(|s| !s.active)
+        })
+        .await;
+    }
+
+    /// Waits until both groups hold nothing (queued, delayed or in flight):
+    /// everything published so far has been handled. The event group acks
+    /// an event after publishing its deliveries, so it is checked first.
+    async fn until_drained(&self) {
+        wait_until("both webhook groups drained", WAIT, || {
+            let events = self
+                .bus
+                .group_len(topics::WEBHOOK_EVENTS, groups::WEBHOOK_CONSUMERS);
+            let deliveries = self.bus.group_len(WEBHOOK_DELIVERIES, WEBHOOK_SENDERS);
+            events == Some(0) && deliveries == Some(0)
         })
         .await;
     }
 
     /// Waits until the delivery group dead-lettered one delivery.
     async fn until_dead_lettered(&self) {
-        eventually("dead-lettered", || {
+        wait_until("dead-lettered", WAIT, || {
             self.workers
                 .group(WEBHOOK_SENDERS)
                 .expect("delivery group")
@@ -183,8 +193,8 @@ async fn deliveries_are_signed_with_every_rotated_secret_and_verify() {
     let s = stack(fast_config(), vec![sub, filtered]).await;
     let e = event("evt-1", "user.created");
     publish(&s, &e).await;
-    eventually("one delivery", || received(&got).len() == 1).await;
-    eventually("history", || !s.log.all().is_empty()).await;
+    wait_until("one delivery", WAIT, || received(&got).len() == 1).await;
+    wait_until("history", WAIT, || !s.log.all().is_empty()).await;
 
     let r = &received(&got)[0];
     assert_eq!(r.headers["webhook-id"], "evt-1");
@@ -225,7 +235,7 @@ async fn failed_attempt_is_retried_after_the_endpoints_retry_after() {
     let secret = WebhookSecret::generate();
     let s = stack(fast_config(), vec![subscription(&url, secret.clone())]).await;
     publish(&s, &event("evt-1", "user.created")).await;
-    eventually("two attempts", || s.log.all().len() == 2).await;
+    wait_until("two attempts", WAIT, || s.log.all().len() == 2).await;
 
     let got = received(&got);
     assert_eq!(got.len(), 2);
@@ -271,7 +281,7 @@ async fn gone_endpoint_is_disabled_and_never_called_again() {
     publish(&s, &event("evt-1", "user.created")).await;
     s.until_disabled().await;
     publish(&s, &event("evt-2", "user.created")).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.until_drained().await;
 
     assert_eq!(received(&got).len(), 1);
     let sub = s.subs.snapshot("sub-1").expect("exists");
@@ -295,7 +305,7 @@ async fn endpoint_failing_the_configured_count_in_a_row_is_disabled() {
     publish(&s, &event("evt-1", "user.created")).await;
     s.until_disabled().await;
     s.until_dead_lettered().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.until_drained().await;
 
     assert_eq!(received(&got).len(), 3);
     let history = s.log.all();
@@ -338,7 +348,7 @@ async fn slow_endpoint_does_not_delay_the_others() {
     for i in 0..3 {
         publish(&s, &event(&format!("evt-{i}"), "user.created")).await;
     }
-    eventually("three fast deliveries", || received(&fast).len() == 3).await;
+    wait_until("three fast deliveries", WAIT, || received(&fast).len() == 3).await;
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(2),
@@ -356,7 +366,7 @@ async fn loopback_endpoint_is_refused_by_the_default_ssrf_guard() {
     };
     let s = stack(config, vec![subscription(&url, WebhookSecret::generate())]).await;
     publish(&s, &event("evt-1", "user.created")).await;
-    eventually("refused attempt", || !s.log.all().is_empty()).await;
+    wait_until("refused attempt", WAIT, || !s.log.all().is_empty()).await;
     s.until_dead_lettered().await;
 
     assert!(received(&got).is_empty(), "the guard let a request through");

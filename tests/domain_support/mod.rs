@@ -4,12 +4,12 @@
 
 pub mod notifications;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use waitlist::conformance::eventually;
 use waitlist::domain::{
-    start_workers, DomainConfig, DomainServices, InMemoryOptions, RecordingRewardWebhook, Timestamp,
+    start_workers, DomainConfig, DomainServices, RecordingRewardWebhook, Timestamp,
 };
 use waitlist::events::{ReferralCreated, ReferralVerified, UserSignedUp};
 use waitlist::prelude::*;
@@ -39,10 +39,6 @@ pub fn t0() -> Timestamp {
 impl Stack {
     /// Starts the four domain groups on a fresh bus with `campaign`.
     pub async fn start(campaign: Campaign) -> Self {
-        Self::start_with(campaign, InMemoryOptions::default(), true).await
-    }
-
-    pub async fn start_with(campaign: Campaign, options: InMemoryOptions, run: bool) -> Self {
         let bus = MemoryBus::new();
         let store = Arc::new(MemoryStore::new());
         waitlist::store::CampaignStore::save_campaign(&*store, campaign)
@@ -55,9 +51,9 @@ impl Stack {
                 Arc::clone(&store),
                 EventPublisher::new(Arc::new(bus.clone())),
                 emails.clone(),
-                Some(webhook.clone()),
-                options,
             )
+            .reward_webhook(webhook.clone())
+            .build()
             .expect("services"),
         );
         let mut stack = Self {
@@ -68,9 +64,7 @@ impl Stack {
             services,
             groups: Workers::new(),
         };
-        if run {
-            stack.run_groups().await;
-        }
+        stack.run_groups().await;
         stack
     }
 
@@ -180,11 +174,11 @@ impl Stack {
     /// Asserts that `referral_id` gets blocked and that, once the groups
     /// are idle, `referrer` has no verified referral.
     pub async fn assert_blocked_and_uncounted(&self, referral_id: &str, referrer: &str) {
-        let blocked = eventually(|| async {
+        let what = format!("{referral_id} blocked");
+        eventually(&what, WAIT, || async {
             self.referral_status(referral_id).await == Some(ReferralStatus::Blocked)
         })
         .await;
-        assert!(blocked, "{referral_id} is not blocked");
         self.settle().await;
         assert_eq!(self.user(referrer).await.verified_referrals, 0);
     }
@@ -215,20 +209,5 @@ impl Stack {
     }
 }
 
-/// Polls `check` until it is true or 10 s pass; returns the last result.
-pub async fn eventually<F, Fut>(mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+/// How long the domain tests wait for a condition.
+pub const WAIT: Duration = Duration::from_secs(10);

@@ -1,7 +1,7 @@
 //! Notification stores, events and waits shared by the notification tests.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use waitlist::events::{Channel, NotificationEvent, NotificationPriority};
 use waitlist::notifications::{
@@ -42,13 +42,14 @@ pub fn notification_event(
 
 /// Notification `id` once it is no longer pending (waiting up to 10 s).
 pub async fn settled(store: &MemoryNotificationStore, id: &str) -> Notification {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let what = format!("{id} no longer pending");
+    waitlist::conformance::wait_for(&what, Duration::from_secs(10), || async {
         let n = store.snapshot(id).expect("exists");
-        if n.status != NotificationStatus::Pending {
-            return n;
+        if n.status == NotificationStatus::Pending {
+            Err(format!("{n:?}"))
+        } else {
+            Ok(n)
         }
-        assert!(Instant::now() < deadline, "{id} still pending");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await
 }

@@ -4,6 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
+use waitlist_core::events::examples::*;
 use waitlist_core::events::*;
 
 /// Decodes `json` as `T`, re-encodes it and asserts the result equals `json`
@@ -38,88 +39,6 @@ fn with_extra_fields(json: &str) -> String {
 }
 
 // ---- 001: domain events ----------------------------------------------------
-
-const USER_SIGNED_UP: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "user.signed_up",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "user_id": "user-uuid",
-    "campaign_id": "campaign-uuid",
-    "email": "user@example.com"
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
-const USER_VERIFIED: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "user.verified",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "user_id": "user-uuid",
-    "campaign_id": "campaign-uuid",
-    "email": "user@example.com"
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
-const REFERRAL_CREATED: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "referral.created",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "referral_id": "referral-uuid",
-    "referrer_id": "user-uuid",
-    "referred_id": "user-uuid",
-    "campaign_id": "campaign-uuid"
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
-const REFERRAL_VERIFIED: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "referral.verified",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "referral_id": "referral-uuid",
-    "referrer_id": "user-uuid",
-    "referred_id": "user-uuid",
-    "campaign_id": "campaign-uuid",
-    "points_per_referral": 1
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
-const REWARD_EARNED: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "reward.earned",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "user_reward_id": "user-reward-uuid",
-    "user_id": "user-uuid",
-    "campaign_id": "campaign-uuid",
-    "reward_id": "reward-uuid"
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
-const CAMPAIGN_MILESTONE_REACHED: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "campaign.milestone_reached",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "campaign_id": "campaign-uuid",
-    "milestone": "1000_participants",
-    "participant_count": 1000
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
 
 /// Round-trips an enveloped example and checks its type matches `D`.
 fn roundtrip_envelope<D: EventData>(json: &str) -> Envelope<D> {
@@ -181,22 +100,6 @@ enveloped_examples! {
 
 // ---- 000: jobs -------------------------------------------------------------
 
-const EMAIL_JOB: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "job.email.verification",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "type": "verification",
-    "campaign_id": "campaign-uuid",
-    "user_id": "user-uuid",
-    "template_id": "template-uuid",
-    "template_data": {},
-    "priority": 1
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
 #[test]
 fn email_job_example() {
     let env = roundtrip_envelope::<EmailJob>(EMAIL_JOB);
@@ -237,19 +140,6 @@ fn email_job_every_kind() {
 
 // ---- 002: webhook events ---------------------------------------------------
 
-const USER_CREATED: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "user.created",
-  "account_id": "account-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "user_id": "user-uuid",
-    "email": "user@example.com",
-    "position": 42
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
-
 #[test]
 fn webhook_user_created() {
     let env = roundtrip_envelope::<UserCreated>(USER_CREATED);
@@ -270,21 +160,6 @@ fn webhook_any_other_type_is_generic() {
 // ---- 003: notification events ----------------------------------------------
 
 /// The TypeScript object of document 003, as JSON.
-const NOTIFICATION: &str = r#"{
-  "notification_id": "notif_abc123",
-  "message_id": "msg_unique_id",
-  "target_user_id": "user_123",
-  "channel": "email",
-  "template_id": "tmpl_welcome",
-  "payload": {
-    "user_name": "John Doe",
-    "email": "john@example.com"
-  },
-  "priority": "normal",
-  "metadata": {
-    "source": "signup_flow"
-  }
-}"#;
 
 #[test]
 fn notification_event() {
@@ -324,79 +199,6 @@ fn notification_every_channel_and_priority() {
 
 // ---- 004: waiting-room events ----------------------------------------------
 
-const QUEUE_JOINED_JSON: &str = r#"{
-  "session_id": "uuid",
-  "user_id": "string",
-  "event_id": "string",
-  "position": 42,
-  "joined_at": "2024-10-02T10:30:00Z",
-  "timestamp": "2024-10-02T10:30:00.123Z"
-}"#;
-
-const QUEUE_LEFT_JSON: &str = r#"{
-  "session_id": "uuid",
-  "user_id": "string",
-  "event_id": "string",
-  "reason": "user_left|timeout|expired",
-  "left_at": "2024-10-02T10:31:00Z",
-  "timestamp": "2024-10-02T10:31:00.123Z"
-}"#;
-
-const QUEUE_READY_JSON: &str = r#"{
-  "session_id": "uuid",
-  "user_id": "string",
-  "event_id": "string",
-  "checkout_token": "jwt-token",
-  "admitted_at": "2024-10-02T10:35:00Z",
-  "expires_at": "2024-10-02T10:50:00Z",
-  "timestamp": "2024-10-02T10:35:00.123Z"
-}"#;
-
-const CHECKOUT_COMPLETED_JSON: &str = r#"{
-  "order_id": "string",
-  "session_id": "uuid",
-  "user_id": "string",
-  "event_id": "string",
-  "tickets": [
-    {
-      "id": "string",
-      "seat_no": "A1",
-      "category": "VIP",
-      "price": 150.00
-    }
-  ],
-  "payment_id": "string",
-  "amount": 150.00,
-  "timestamp": "2024-10-02T10:40:00Z"
-}"#;
-
-const CHECKOUT_FAILED_JSON: &str = r#"{
-  "order_id": "string",
-  "session_id": "uuid",
-  "user_id": "string",
-  "event_id": "string",
-  "reason": "payment_failed|inventory_unavailable|validation_error",
-  "error_message": "Credit card declined",
-  "timestamp": "2024-10-02T10:40:00Z"
-}"#;
-
-const CHECKOUT_EXPIRED_JSON: &str = r#"{
-  "order_id": "string",
-  "session_id": "uuid",
-  "user_id": "string",
-  "event_id": "string",
-  "tickets": [
-    {
-      "id": "string",
-      "seat_no": "A1",
-      "category": "VIP",
-      "price": 150.00
-    }
-  ],
-  "expired_at": "2024-10-02T10:50:00Z",
-  "timestamp": "2024-10-02T10:50:00Z"
-}"#;
-
 /// Round-trips a waiting-room example and checks its `FlatEvent` keys.
 fn roundtrip_waitroom<E: FlatEvent>(json: &str, topic: &str) -> E {
     let event: E = roundtrip(json);
@@ -413,7 +215,7 @@ fn roundtrip_waitroom<E: FlatEvent>(json: &str, topic: &str) -> E {
 
 #[test]
 fn queue_joined() {
-    let e: QueueJoined = roundtrip_waitroom(QUEUE_JOINED_JSON, "QUEUE_JOINED");
+    let e: QueueJoined = roundtrip_waitroom(QUEUE_JOINED, "QUEUE_JOINED");
     assert_eq!(e.position, 42);
     assert_eq!(e.session_id, "uuid");
     assert_eq!(e.timestamp.timestamp_subsec_millis(), 123);
@@ -434,27 +236,27 @@ fn alternatives<'a>(json: &'a str, placeholder: &'a str) -> impl Iterator<Item =
 
 #[test]
 fn queue_left_every_reason() {
-    let reasons: Vec<LeaveReason> = alternatives(QUEUE_LEFT_JSON, LEAVE_REASONS)
+    let reasons: Vec<LeaveReason> = alternatives(QUEUE_LEFT, LEAVE_REASONS)
         .map(|json| roundtrip_waitroom::<QueueLeft>(&json, "QUEUE_LEFT").reason)
         .collect();
     use LeaveReason::*;
     assert_eq!(reasons, [UserLeft, Timeout, Expired]);
     assert!(
-        serde_json::from_str::<QueueLeft>(QUEUE_LEFT_JSON).is_err(),
+        serde_json::from_str::<QueueLeft>(QUEUE_LEFT).is_err(),
         "placeholder"
     );
 }
 
 #[test]
 fn queue_ready() {
-    let e: QueueReady = roundtrip_waitroom(QUEUE_READY_JSON, "QUEUE_READY");
+    let e: QueueReady = roundtrip_waitroom(QUEUE_READY, "QUEUE_READY");
     assert_eq!(e.checkout_token, "jwt-token");
     assert_eq!((e.expires_at - e.admitted_at).num_minutes(), 15);
 }
 
 #[test]
 fn checkout_completed() {
-    let e: CheckoutCompleted = roundtrip_waitroom(CHECKOUT_COMPLETED_JSON, "CHECKOUT_COMPLETED");
+    let e: CheckoutCompleted = roundtrip_waitroom(CHECKOUT_COMPLETED, "CHECKOUT_COMPLETED");
     assert_eq!(e.tickets.len(), 1);
     assert_eq!(e.tickets[0].seat_no, "A1");
     assert_eq!(e.tickets[0].category, "VIP");
@@ -464,7 +266,7 @@ fn checkout_completed() {
 
 #[test]
 fn checkout_failed_every_reason() {
-    let reasons: Vec<CheckoutFailureReason> = alternatives(CHECKOUT_FAILED_JSON, FAILURE_REASONS)
+    let reasons: Vec<CheckoutFailureReason> = alternatives(CHECKOUT_FAILED, FAILURE_REASONS)
         .map(|json| roundtrip_waitroom::<CheckoutFailed>(&json, "CHECKOUT_FAILED").reason)
         .collect();
     use CheckoutFailureReason::*;
@@ -473,14 +275,14 @@ fn checkout_failed_every_reason() {
         [PaymentFailed, InventoryUnavailable, ValidationError]
     );
     assert!(
-        serde_json::from_str::<CheckoutFailed>(CHECKOUT_FAILED_JSON).is_err(),
+        serde_json::from_str::<CheckoutFailed>(CHECKOUT_FAILED).is_err(),
         "placeholder"
     );
 }
 
 #[test]
 fn checkout_expired() {
-    let e: CheckoutExpired = roundtrip_waitroom(CHECKOUT_EXPIRED_JSON, "CHECKOUT_EXPIRED");
+    let e: CheckoutExpired = roundtrip_waitroom(CHECKOUT_EXPIRED, "CHECKOUT_EXPIRED");
     assert_eq!(e.expired_at, e.timestamp);
     assert_eq!(e.tickets[0].id, "string");
 }
@@ -519,16 +321,16 @@ fn envelope_ignores_unknown<D: DeserializeOwned + PartialEq + std::fmt::Debug>(j
 fn unknown_fields_are_ignored() {
     for_each_enveloped_example!(envelope_ignores_unknown);
     ignores_unknown::<NotificationEvent>(NOTIFICATION);
-    ignores_unknown::<QueueJoined>(QUEUE_JOINED_JSON);
-    for json in alternatives(QUEUE_LEFT_JSON, LEAVE_REASONS) {
+    ignores_unknown::<QueueJoined>(QUEUE_JOINED);
+    for json in alternatives(QUEUE_LEFT, LEAVE_REASONS) {
         ignores_unknown::<QueueLeft>(&json);
     }
-    ignores_unknown::<QueueReady>(QUEUE_READY_JSON);
-    ignores_unknown::<CheckoutCompleted>(CHECKOUT_COMPLETED_JSON);
-    for json in alternatives(CHECKOUT_FAILED_JSON, FAILURE_REASONS) {
+    ignores_unknown::<QueueReady>(QUEUE_READY);
+    ignores_unknown::<CheckoutCompleted>(CHECKOUT_COMPLETED);
+    for json in alternatives(CHECKOUT_FAILED, FAILURE_REASONS) {
         ignores_unknown::<CheckoutFailed>(&json);
     }
-    ignores_unknown::<CheckoutExpired>(CHECKOUT_EXPIRED_JSON);
+    ignores_unknown::<CheckoutExpired>(CHECKOUT_EXPIRED);
 }
 
 /// Asserts that `json`, with the field at `path` set to `value` (removed if
@@ -574,13 +376,9 @@ fn wrong_or_missing_fields_are_errors() {
     rejects::<Envelope<UserCreated>>(USER_CREATED, &["data", "position"], Some(json!(4.5)));
     rejects::<NotificationEvent>(NOTIFICATION, &["channel"], Some(json!("sms")));
     rejects::<NotificationEvent>(NOTIFICATION, &["message_id"], None);
-    rejects::<QueueJoined>(QUEUE_JOINED_JSON, &["position"], Some(json!("42")));
-    rejects::<CheckoutCompleted>(
-        CHECKOUT_COMPLETED_JSON,
-        &["tickets"],
-        Some(json!([{"id": "t"}])),
-    );
-    rejects::<CheckoutExpired>(CHECKOUT_EXPIRED_JSON, &["event_id"], None);
+    rejects::<QueueJoined>(QUEUE_JOINED, &["position"], Some(json!("42")));
+    rejects::<CheckoutCompleted>(CHECKOUT_COMPLETED, &["tickets"], Some(json!([{"id": "t"}])));
+    rejects::<CheckoutExpired>(CHECKOUT_EXPIRED, &["event_id"], None);
     for garbage in ["", "null", "[]", "{", "42", "\"user.signed_up\""] {
         assert!(
             serde_json::from_str::<Envelope<Value>>(garbage).is_err(),

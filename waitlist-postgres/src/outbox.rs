@@ -30,7 +30,7 @@
 //! transaction and commit order across transactions.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -596,6 +596,7 @@ impl OutboxRelay {
 pub struct RelayStats {
     relayed: AtomicU64,
     failed_batches: AtomicU64,
+    idle: AtomicBool,
 }
 
 impl RelayStats {
@@ -607,6 +608,12 @@ impl RelayStats {
     /// Batches whose publish failed (their rows were retried).
     pub fn failed_batches(&self) -> u64 {
         self.failed_batches.load(Ordering::Relaxed)
+    }
+
+    /// Whether the relay is idle: it found nothing due, listens for
+    /// notifications (where it can) and waits for the full poll interval.
+    pub fn is_idle(&self) -> bool {
+        self.idle.load(Ordering::Relaxed)
     }
 }
 
@@ -727,9 +734,11 @@ async fn run(relay: OutboxRelay, mut stopped: watch::Receiver<bool>, stats: Arc<
         } else {
             settings.poll_interval
         };
+        stats.idle.store(!active, Ordering::Relaxed);
         tokio::select! {
             _ = stopped.changed() => return,
             notified = wait(&mut listener, timeout) => {
+                stats.idle.store(false, Ordering::Relaxed);
                 active = notified || claimed_any;
                 if listener.is_none() {
                     listener = listen(&outbox).await;

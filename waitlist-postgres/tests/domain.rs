@@ -14,7 +14,8 @@ use waitlist_core::store::{Campaign, CampaignStore, EmailLogStore, User, UserSto
 use waitlist_postgres::PgCampaignLock;
 use waitlist_transport_memory::MemoryBus;
 
-use support::{eventually, TestDb};
+use support::{TestDb, WAIT};
+use waitlist_core::conformance::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_signup_on_postgres_gets_ranked_and_the_welcome_email() {
@@ -66,12 +67,12 @@ async fn a_signup_on_postgres_gets_ranked_and_the_welcome_email() {
     })
     .await;
     assert_eq!(emails.sent()[0].to, "ada@example.com");
-    eventually("ada ranked in the database", || async {
+    eventually("ada ranked in the database", WAIT, || async {
         let ada = pg.user("launch", "ada").await.expect("read");
         ada.and_then(|u| u.position) == Some(1)
     })
     .await;
-    eventually("the welcome logged in the database", || async {
+    eventually("the welcome logged in the database", WAIT, || async {
         let range = waitlist_core::store::TimeRange::new(
             now - chrono::Duration::hours(1),
             now + chrono::Duration::hours(1),

@@ -15,7 +15,8 @@ use waitlist_core::publish::EventPublisher;
 use waitlist_core::{async_trait, Error, Message, Publisher, Result};
 use waitlist_postgres::{Outbox, OutboxRelay};
 
-use support::{eventually, TestDb};
+use support::{TestDb, WAIT};
+use waitlist_core::conformance::eventually;
 
 /// A broker stand-in that records what it is sent, in order, and refuses
 /// the first `failures` publishes.
@@ -219,7 +220,7 @@ async fn several_relays_publish_every_message_once_and_in_order_per_key() {
     for w in writers {
         total += w.await.expect("writer");
     }
-    support::eventually_within("every message relayed", Duration::from_secs(60), || async {
+    eventually("every message relayed", Duration::from_secs(60), || async {
         sink.sent().len() >= total
     })
     .await;
@@ -253,7 +254,7 @@ async fn a_failing_broker_delays_messages_but_loses_none_and_keeps_their_order()
         let batch: Vec<Message> = (0..5).map(|k| numbered(&format!("k{k}"), n)).collect();
         outbox.stage(db.store.pool(), &batch).await.expect("stage");
     }
-    support::eventually_within("all 200 relayed", Duration::from_secs(30), || async {
+    eventually("all 200 relayed", Duration::from_secs(30), || async {
         sink.sent().len() >= 200
     })
     .await;
@@ -287,19 +288,19 @@ async fn a_commit_wakes_the_relay_without_waiting_for_the_poll() {
         .relay(sink.clone())
         .with_poll_interval(Duration::from_secs(3600))
         .start();
-    // Let the relay finish its first round and listen.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = || async { relay.stats().is_idle() };
+    eventually("the relay's first round", WAIT, idle).await;
     for n in 0..3 {
         outbox
             .stage(db.store.pool(), &[numbered("k", n)])
             .await
             .expect("stage");
-        eventually("the notified relay publishes", || async {
+        eventually("the notified relay publishes", WAIT, || async {
             sink.sent().len() as u32 > n
         })
         .await;
         // Idle again: the relay's quick looks after work have stopped.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        eventually("the relay idle again", WAIT, idle).await;
     }
     relay.stop().await;
     assert_eq!(assert_once_in_order(&sink.sent()), 3);

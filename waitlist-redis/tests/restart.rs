@@ -11,6 +11,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
+use waitlist_core::conformance::eventually;
 use waitlist_core::runtime::{Claim, IdempotencyStore};
 use waitlist_core::waitroom::{QueueStore, Session, SessionStore, WaitroomError};
 
@@ -65,7 +66,7 @@ async fn store_recovers_after_a_redis_restart() {
     let _shutdown = Command::new("redis-cli")
         .args(["shutdown", "nosave"])
         .status();
-    support::eventually("redis to stop", || async { !ping() }).await;
+    eventually("redis to stop", support::WAIT, || async { !ping() }).await;
 
     // Down: transient errors, no panic.
     match store.queued("e").await {
@@ -81,11 +82,11 @@ async fn store_recovers_after_a_redis_restart() {
         .is_err_and(|e| e.is_transient()));
 
     start_server();
-    support::eventually("redis to answer again", || async { ping() }).await;
+    eventually("redis to answer again", support::WAIT, || async { ping() }).await;
 
     // The same store, no new connect: it reconnects on its own. The
     // restarted server kept nothing (`--save ""`), scripts included.
-    support::eventually("the store to reconnect", || async {
+    eventually("the store to reconnect", support::WAIT, || async {
         store.queued("e").await.is_ok()
     })
     .await;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
+use waitlist_core::conformance::eventually;
 use waitlist_core::runtime::{Claim, IdempotencyStore, MemoryIdempotencyStore};
 use waitlist_core::waitroom::{
     MemoryWaitroomStore, QueueStore, Session, SessionStore, WaitroomError,
@@ -152,7 +153,7 @@ async fn redis_sessions_expire_after_their_ttl() {
     short.insert(brief.clone()).await.expect("insert");
     let ttl = pttl(&short, &short.session_key(&brief.id)).await;
     assert!(ttl > 0 && ttl <= 200, "short PTTL {ttl}");
-    support::eventually("the session key to expire", || async {
+    eventually("the session key to expire", support::WAIT, || async {
         short.get(&brief.id).await == Err(WaitroomError::SessionNotFound(brief.id.clone()))
     })
     .await;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use waitlist_core::conformance::broker_restart_loses_nothing;
+use waitlist_core::conformance::{broker_restart_loses_nothing, wait_for, wait_until};
 use waitlist_core::events::Envelope;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router};
 use waitlist_core::sync::lock;
@@ -72,15 +72,12 @@ async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
         .unwrap();
     support::rabbitmqctl(&["close_all_connections", "--global", "test: forced close"]).await;
     // The loss must surface as a subscription error (and the member keep going).
-    let mut surfaced = false;
-    for _ in 0..300 {
-        if group.stats().subscription_errors >= 1 {
-            surfaced = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(surfaced, "the loss must surface as a subscription error");
+    wait_until(
+        "the loss surfaced as a subscription error",
+        Duration::from_secs(30),
+        || group.stats().subscription_errors >= 1,
+    )
+    .await;
     let mut pending: Vec<Message> = (50..100).map(|i| envelope(&topic, i)).collect();
     for _ in 0..100 {
         match t.publish(pending.clone()).await {
@@ -95,19 +92,21 @@ async fn consumer_group_recovers_after_the_broker_closes_its_connection() {
         }
     }
     assert!(pending.is_empty(), "publishing never recovered");
-    for _ in 0..600 {
-        if handled.load(SeqCst) >= 100 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        "100 handled after the connection was closed",
+        Duration::from_secs(30),
+        || {
+            let n = handled.load(SeqCst);
+            std::future::ready(if n >= 100 {
+                Ok(())
+            } else {
+                Err(format!("only {n}"))
+            })
+        },
+    )
+    .await;
     let report = group.shutdown(Duration::from_secs(10)).await;
     assert_eq!(report.abandoned, 0, "nothing left unsettled at shutdown");
-    assert!(
-        handled.load(SeqCst) >= 100,
-        "only {} of 100 handled after the connection was closed",
-        handled.load(SeqCst)
-    );
     t.shutdown().await;
 }
 
@@ -158,35 +157,40 @@ async fn in_flight_returns_to_zero_after_broker_restarts() {
     for _ in 0..2 {
         // Restart while deliveries are being handled and acked.
         let handled = lock(&seen).len();
-        for _ in 0..200 {
-            if lock(&seen).len() > handled + 200 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        wait_until("200 more handled", Duration::from_secs(30), || {
+            lock(&seen).len() > handled + 200
+        })
+        .await;
         restart_broker().await;
     }
     publisher.await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while lock(&seen).len() < total {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {total} handled after the restarts",
-            lock(&seen).len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        "every message handled after the restarts",
+        Duration::from_secs(120),
+        || {
+            let n = lock(&seen).len();
+            std::future::ready(if n >= total {
+                Ok(())
+            } else {
+                Err(format!("only {n} of {total}"))
+            })
+        },
+    )
+    .await;
     // Settles are bounded (30 s by default): in-flight work drains.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while group.stats().in_flight > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} deliveries still in flight 60 s after the queue drained: a settle never returned ({:?})",
-            group.stats().in_flight,
-            group.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "nothing in flight after the queue drained (a settle that never returns would hold it)",
+        Duration::from_secs(60),
+        || {
+            let stats = group.stats();
+            std::future::ready(if stats.in_flight == 0 {
+                Ok(())
+            } else {
+                Err(format!("{stats:?}"))
+            })
+        },
+    )
+    .await;
     let started = tokio::time::Instant::now();
     let report = group.shutdown(Duration::from_secs(10)).await;
     assert_eq!(

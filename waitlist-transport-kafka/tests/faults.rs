@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use support::{mock_transport, Mock};
+use waitlist_core::conformance;
 use waitlist_core::events::Envelope;
 use waitlist_core::runtime::{handler_fn, ConsumerGroup, Context, Outcome, Router, RunningGroup};
 use waitlist_core::{Message, Publisher, Queue};
@@ -58,16 +59,16 @@ async fn consume(t: &KafkaTransport, topic: &str) -> (RunningGroup, Seen) {
 }
 
 async fn wait_for(seen: &Seen, n: usize) {
-    for _ in 0..1200 {
-        if seen.lock().expect("lock").len() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "only {} of {n} messages handled",
-        seen.lock().expect("lock").len()
-    );
+    conformance::wait_for("messages handled", Duration::from_secs(60), || {
+        let handled = seen.lock().expect("lock").len();
+        let result = if handled >= n {
+            Ok(())
+        } else {
+            Err(format!("only {handled} of {n}"))
+        };
+        std::future::ready(result)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -112,12 +113,10 @@ async fn failed_offset_commits_repeat_work_but_lose_nothing() {
     t.publish(messages(topic, 201).split_off(200))
         .await
         .expect("kafka operation");
-    for _ in 0..1200 {
-        if again.lock().expect("lock").contains("m200") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    conformance::wait_until("m200 handled", Duration::from_secs(60), || {
+        again.lock().expect("lock").contains("m200")
+    })
+    .await;
     group.shutdown(Duration::from_secs(10)).await;
     let all: HashSet<String> = seen
         .lock()
@@ -158,13 +157,10 @@ async fn broker_down_and_up_loses_nothing() {
     wait_for(&seen, 200).await;
     // Nothing stays in flight once everything is handled (settles are
     // bounded), and a graceful shutdown right after abandons nothing.
-    for _ in 0..600 {
-        if group.stats().in_flight == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(group.stats().in_flight, 0, "{:?}", group.stats());
+    conformance::wait_until("nothing in flight", Duration::from_secs(60), || {
+        group.stats().in_flight == 0
+    })
+    .await;
     let report = group.shutdown(Duration::from_secs(10)).await;
     assert_eq!(report.abandoned, 0, "{report:?}");
 }

@@ -15,18 +15,7 @@ use crate::sync::lock;
 use crate::{Publisher, Queue};
 
 /// The documents' `user.signed_up` example, exactly as written there.
-pub const USER_SIGNED_UP_EXAMPLE: &str = r#"{
-  "id": "550e8400-e29b-41d4-a716-446655440000",
-  "type": "user.signed_up",
-  "account_id": "campaign-uuid",
-  "campaign_id": "campaign-uuid",
-  "data": {
-    "user_id": "user-uuid",
-    "campaign_id": "campaign-uuid",
-    "email": "user@example.com"
-  },
-  "timestamp": "2025-01-01T12:00:00Z"
-}"#;
+pub const USER_SIGNED_UP_EXAMPLE: &str = include_str!("../events/examples/user-signed-up.json");
 
 /// The Python of the virtualenv: `WAITLIST_PYTHON`, or `.venv/bin/python`
 /// under `workspace`; `None` when it does not exist.

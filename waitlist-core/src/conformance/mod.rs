@@ -21,7 +21,7 @@ mod support;
 pub use behaviour::*;
 pub use limits::*;
 pub use runtime::*;
-pub use support::{wait_until, Harness, TestEvent, WAIT};
+pub use support::{eventually, wait_for, wait_until, Harness, TestEvent, WAIT};
 
 /// Generates one `#[tokio::test]` per conformance behaviour, except
 /// [`broker_restart_loses_nothing`]: it disturbs every other test talking to

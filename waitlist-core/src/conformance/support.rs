@@ -168,13 +168,49 @@ pub(crate) async fn drain_ids(
 
 /// Polls `cond` every 10 ms until it holds, panicking after `wait`: the one
 /// way tests of the SDK wait for a condition (never a fixed sleep).
+/// [`eventually`] and [`wait_for`] are the same for asynchronous checks.
 pub async fn wait_until(what: &str, wait: Duration, mut cond: impl FnMut() -> bool) {
+    eventually(what, wait, || std::future::ready(cond())).await;
+}
+
+/// Polls the asynchronous `cond` every 10 ms until it holds, panicking
+/// after `wait`.
+pub async fn eventually<F, Fut>(what: &str, wait: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_for(what, wait, || {
+        let check = cond();
+        async move {
+            if check.await {
+                Ok(())
+            } else {
+                Err(String::new())
+            }
+        }
+    })
+    .await;
+}
+
+/// Polls `probe` every 10 ms until it returns `Ok`, and returns its value;
+/// after `wait` it panics with `what` and the last `Err` (which should say
+/// how far things got, e.g. "41 of 50 arrived").
+pub async fn wait_for<T, F, Fut>(what: &str, wait: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, String>>,
+{
     let deadline = tokio::time::Instant::now() + wait;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {wait:?} waiting for {what}"
-        );
+    loop {
+        let last = match probe().await {
+            Ok(value) => return value,
+            Err(last) => last,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            let sep = if last.is_empty() { "" } else { ": " };
+            panic!("timed out after {wait:?} waiting for {what}{sep}{last}");
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

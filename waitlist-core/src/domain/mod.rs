@@ -36,9 +36,7 @@ pub use publisher::{log_publish_failure, DomainEventPublisher, JobProducer, Publ
 pub use rewards::{
     RecordingRewardWebhook, RewardDelivery, RewardService, RewardWebhook, RewardWebhookPayload,
 };
-pub use services::{
-    AllStores, DomainServices, DomainServicesBuilder, DomainStores, InMemoryOptions,
-};
+pub use services::{AllStores, DomainServices, DomainServicesBuilder, DomainStores};
 pub use wiring::{
     consumer_groups, email_workers, job_workers, position_workers, reward_workers, start_workers,
     DomainConfig,

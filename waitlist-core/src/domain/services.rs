@@ -226,17 +226,6 @@ impl DomainServicesBuilder {
     }
 }
 
-/// Options of [`DomainServices::in_memory`].
-#[derive(Debug, Clone, Default)]
-pub struct InMemoryOptions {
-    /// Topics to publish events and jobs to.
-    pub topics: Topics,
-    /// Email settings.
-    pub email: EmailConfig,
-    /// Fraud thresholds.
-    pub fraud: FraudConfig,
-}
-
 impl DomainServices {
     /// A builder of every service over `stores`, publishing through
     /// `publisher` and sending email through `email_provider`.
@@ -258,26 +247,15 @@ impl DomainServices {
         }
     }
 
-    /// Every service over one [`MemoryStore`], an in-process campaign lock
-    /// and the default email templates (a shortcut for
-    /// [`builder`](Self::builder)).
-    ///
-    /// # Errors
-    /// Never with the shipped templates.
+    /// A builder of every service over one [`MemoryStore`] (a shortcut for
+    /// [`builder`](Self::builder) with [`DomainStores::from_one`]); with
+    /// nothing else set, [`build`](DomainServicesBuilder::build) gives an
+    /// in-process campaign lock and the default email templates.
     pub fn in_memory(
         store: Arc<MemoryStore>,
         publisher: EventPublisher,
         email_provider: Arc<dyn EmailProvider>,
-        webhook: Option<Arc<dyn RewardWebhook>>,
-        options: InMemoryOptions,
-    ) -> Result<Self, TemplateError> {
-        let mut builder = Self::builder(DomainStores::from_one(store), publisher, email_provider)
-            .topics(options.topics)
-            .email(options.email)
-            .fraud(options.fraud);
-        if let Some(webhook) = webhook {
-            builder = builder.reward_webhook(webhook);
-        }
-        builder.build()
+    ) -> DomainServicesBuilder {
+        Self::builder(DomainStores::from_one(store), publisher, email_provider)
     }
 }

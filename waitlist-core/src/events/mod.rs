@@ -38,6 +38,7 @@ mod envelope;
 pub use envelope::*;
 
 pub mod domain;
+pub mod examples;
 pub mod groups;
 pub mod jobs;
 pub mod notification;

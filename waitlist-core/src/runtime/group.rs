@@ -230,6 +230,15 @@ pub struct GroupStats {
     pub peak_in_flight: usize,
 }
 
+impl GroupStats {
+    /// Deliveries settled so far, whatever the outcome (done, skipped,
+    /// retried, dead-lettered, duplicates): what a caller waits on to know
+    /// that the group has seen what was published.
+    pub fn settled(&self) -> u64 {
+        self.done + self.skipped + self.retried + self.dead_lettered + self.duplicates
+    }
+}
+
 /// How a group ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

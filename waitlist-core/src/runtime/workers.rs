@@ -127,6 +127,11 @@ impl Workers {
             .collect()
     }
 
+    /// Deliveries settled by all groups together ([`GroupStats::settled`]).
+    pub fn settled(&self) -> u64 {
+        self.groups.iter().map(|g| g.stats().settled()).sum()
+    }
+
     /// Hands the groups over (to the ops server, say).
     pub fn into_groups(self) -> Vec<RunningGroup> {
         self.groups

@@ -2,7 +2,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::future::Future;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
@@ -97,27 +96,5 @@ impl Drop for TestDb {
     }
 }
 
-/// Polls `cond` every 10 ms until it holds, failing after 10 s.
-pub async fn eventually<F, Fut>(what: &str, cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    eventually_within(what, Duration::from_secs(10), cond).await;
-}
-
-/// Polls `cond` every 10 ms until it holds, failing after `limit`.
-pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+/// How long the tests wait for a condition.
+pub const WAIT: Duration = Duration::from_secs(10);

@@ -10,7 +10,8 @@ use waitlist_core::waitroom::{
     QueueStore, Session, SessionStatus, SessionStore, WaitroomError, WaitroomService,
 };
 
-use super::{eventually, signer};
+use super::{signer, WAIT};
+use waitlist_core::conformance::eventually;
 
 const EVENT: &str = "concert-2024";
 
@@ -186,7 +187,7 @@ pub async fn idempotency_expiry<S: IdempotencyStore + ?Sized>(s: &S) {
     let short = Duration::from_millis(100);
     let long = Duration::from_secs(30);
     assert_eq!(claim_of(s.claim("lease", short).await), Claim::Acquired);
-    eventually("the lease to expire", || async {
+    eventually("the lease to expire", WAIT, || async {
         claim_of(s.claim("lease", long).await) == Claim::Acquired
     })
     .await;
@@ -200,7 +201,7 @@ pub async fn idempotency_expiry<S: IdempotencyStore + ?Sized>(s: &S) {
         Claim::Done,
         "within ttl"
     );
-    eventually("the done marker to expire", || async {
+    eventually("the done marker to expire", WAIT, || async {
         claim_of(s.claim("lease", long).await) == Claim::Acquired
     })
     .await;

@@ -5,7 +5,6 @@
 
 pub mod checks;
 
-use std::future::Future;
 use std::time::Duration;
 
 use waitlist_core::conformance::Harness;
@@ -70,20 +69,4 @@ pub async fn keys(store: &RedisStore) -> Vec<String> {
 /// The checkout token signer of the waiting-room tests.
 pub fn signer() -> CheckoutTokenSigner {
     CheckoutTokenSigner::new(b"test key of thirty-two bytes....".to_vec()).expect("key")
-}
-
-/// Polls the async `cond` every 10 ms until it holds; panics after [`WAIT`].
-pub async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
