@@ -43,6 +43,31 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// The store error of a failed insert of `kind` `id`: a unique violation
+/// means the id is taken.
+pub(crate) fn insert_error<'a>(
+    kind: &'static str,
+    id: &'a str,
+) -> impl FnOnce(sqlx::Error) -> StoreError + 'a {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::already_exists(kind, id)
+        } else {
+            store_error(e)
+        }
+    }
+}
+
+/// `Ok` when a statement on `kind` `id` touched a row; otherwise there is
+/// no such record.
+pub(crate) fn found(touched: u64, kind: &'static str, id: &str) -> StoreResult<()> {
+    if touched == 0 {
+        Err(StoreError::not_found(kind, id))
+    } else {
+        Ok(())
+    }
+}
+
 /// A `u64` as a `bigint`, or an error naming `what`.
 pub(crate) fn to_i64(value: u64, what: &str) -> StoreResult<i64> {
     i64::try_from(value).map_err(|_| StoreError::Other(format!("{what} {value} exceeds bigint")))
@@ -51,6 +76,11 @@ pub(crate) fn to_i64(value: u64, what: &str) -> StoreResult<i64> {
 /// A `bigint` column as a `u64`, or an error for a negative value.
 pub(crate) fn to_u64(value: i64, what: &str) -> StoreResult<u64> {
     u64::try_from(value).map_err(|_| StoreError::Other(format!("negative {what} {value}")))
+}
+
+/// A `count(*)` as a `u64`.
+pub(crate) fn count(value: i64) -> StoreResult<u64> {
+    to_u64(value, "count")
 }
 
 /// The earliest instant both chrono and PostgreSQL represent (4000 BC).

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod columns;
 mod error;
 mod idempotency;
 mod lock;
@@ -33,7 +34,9 @@ use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{Encode, Postgres, Type};
+use waitlist_core::store::{StoreResult, TimeRange};
 
 pub use lock::PgCampaignLock;
 pub use migrate::MIGRATIONS;
@@ -148,19 +151,106 @@ impl PgStore {
         sql.replace("{s}", &self.quoted)
     }
 
-    /// The row of `table` keyed by (`campaign_id`, `id`), if there is one.
-    pub(crate) async fn row_by_id(
+    /// The record of `table` keyed by (`campaign_id`, `id`), read by
+    /// `from_row`, if there is one.
+    pub(crate) async fn by_id<T>(
         &self,
         table: &str,
         campaign_id: &str,
         id: &str,
-    ) -> waitlist_core::store::StoreResult<Option<sqlx::postgres::PgRow>> {
+        from_row: fn(&PgRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
         let sql = format!("SELECT * FROM {{s}}.{table} WHERE campaign_id = $1 AND id = $2");
-        sqlx::query(&self.sql(&sql))
+        let row = sqlx::query(&self.sql(&sql))
             .bind(campaign_id)
             .bind(id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(error::store_error)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Runs `sql` on one campaign (`$1` = `campaign_id`, then `$2` and
+    /// `$3`); returns how many rows it touched.
+    pub(crate) async fn execute_in<A, B>(
+        &self,
+        sql: &str,
+        campaign_id: &str,
+        second: A,
+        third: B,
+    ) -> StoreResult<u64>
+    where
+        A: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send,
+        B: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send,
+    {
+        sqlx::query(&self.sql(sql))
+            .bind(campaign_id)
+            .bind(second)
+            .bind(third)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
             .map_err(error::store_error)
+    }
+
+    /// The `bigint` `column` (a `kind`, never negative) of campaign
+    /// `campaign_id`'s row in `table`, keyed by campaign; 0 when it has none.
+    pub(crate) async fn campaign_value(
+        &self,
+        table: &str,
+        column: &str,
+        campaign_id: &str,
+        kind: &str,
+    ) -> StoreResult<u64> {
+        let sql = format!("SELECT {column} FROM {{s}}.{table} WHERE campaign_id = $1");
+        let value: Option<i64> = sqlx::query_scalar(&self.sql(&sql))
+            .bind(campaign_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::store_error)?;
+        error::to_u64(value.unwrap_or(0), kind)
+    }
+
+    /// Runs `sql`, an `UPDATE` of the `kind` record (`$1` = `campaign_id`,
+    /// `$2` = `id`, `$3` = `value`); [`StoreError::NotFound`] when there is
+    /// no such record.
+    ///
+    /// [`StoreError::NotFound`]: waitlist_core::store::StoreError::NotFound
+    pub(crate) async fn update_one<V>(
+        &self,
+        kind: &'static str,
+        sql: &str,
+        campaign_id: &str,
+        id: &str,
+        value: V,
+    ) -> StoreResult<()>
+    where
+        V: for<'q> Encode<'q, Postgres> + Type<Postgres> + Send,
+    {
+        let touched = self.execute_in(sql, campaign_id, id, value).await?;
+        error::found(touched, kind, id)
+    }
+
+    /// How many rows of `table` in campaign `campaign_id` have `column`
+    /// in `range`.
+    pub(crate) async fn count_in(
+        &self,
+        table: &str,
+        column: &str,
+        campaign_id: &str,
+        range: TimeRange,
+    ) -> StoreResult<u64> {
+        let sql = format!(
+            "SELECT count(*) FROM {{s}}.{table}
+             WHERE campaign_id = $1 AND {column} >= $2 AND {column} < $3"
+        );
+        let n: i64 = sqlx::query_scalar(&self.sql(&sql))
+            .bind(campaign_id)
+            .bind(range.start)
+            .bind(range.end)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(error::store_error)?;
+        error::count(n)
     }
 }

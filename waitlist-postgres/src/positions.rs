@@ -3,8 +3,7 @@
 use sqlx::Row;
 use waitlist_core::store::{RecalculatedPositions, StoreError, StoreResult};
 
-use crate::error::store_error;
-use crate::users::count;
+use crate::error::{count, store_error};
 use crate::PgStore;
 
 /// Ranks the campaign with `ROW_NUMBER()` over the order of

@@ -6,116 +6,76 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::Row;
 use waitlist_core::events::{Granularity, RewardDeliveryMethod};
 use waitlist_core::store::{
-    AnalyticsBucket, AnalyticsStore, DeliveryClaim, DeliveryStatus, EmailLogStore, FraudSignal,
-    FraudSignalStore, Referral, ReferralStatus, ReferralStore, Reward, RewardStore, SentEmail,
-    StoreError, StoreResult, TimeRange, UserReward,
+    AnalyticsBucket, AnalyticsStore, DeliveryClaim, EmailLogStore, FraudSignal, FraudSignalStore,
+    Referral, ReferralStatus, ReferralStore, Reward, RewardStore, SentEmail, StoreError,
+    StoreResult, TimeRange, UserReward,
 };
 
-use crate::error::{is_unique_violation, minus, plus, store_error, to_i64, to_u64};
-use crate::users::count;
+use crate::columns::{name_of, parse_name, Columns};
+use crate::error::{count, insert_error, minus, plus, store_error, to_i64};
 use crate::PgStore;
 
 /// Two-key advisory lock class of `record_signal` (one lock per campaign,
 /// kind and value, so concurrent observations of a value count each other).
 const SIGNAL_LOCK_CLASS: i32 = 0x5349_474E; // "SIGN"
 
-fn corrupt(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| StoreError::Other(format!("corrupt {what} row: {e}"))
-}
-
-/// The stored name of a unit enum of the model: its serde name
-/// (`snake_case`, as in the events' JSON). Every enum stored by name is a
-/// unit enum, so it always serialises to a string.
-fn name_of<T: serde::Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
-    }
-}
-
-/// A unit enum of the model from its stored name.
-fn parse_name<T: serde::de::DeserializeOwned>(what: &str, name: &str) -> StoreResult<T> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
-        .map_err(|_| StoreError::Other(format!("unknown {what} `{name}`")))
-}
-
 fn referral_from_row(row: &PgRow) -> StoreResult<Referral> {
-    let get = corrupt("referral");
-    let status: String = row.try_get("status").map_err(&get)?;
+    let col = Columns::of(row, "referral");
     Ok(Referral {
-        id: row.try_get("id").map_err(&get)?,
-        campaign_id: row.try_get("campaign_id").map_err(&get)?,
-        referrer_id: row.try_get("referrer_id").map_err(&get)?,
-        referred_id: row.try_get("referred_id").map_err(&get)?,
-        status: parse_name::<ReferralStatus>("referral status", &status)?,
-        created_at: row.try_get("created_at").map_err(&get)?,
-        verified_at: row.try_get("verified_at").map_err(&get)?,
+        id: col.get("id")?,
+        campaign_id: col.get("campaign_id")?,
+        referrer_id: col.get("referrer_id")?,
+        referred_id: col.get("referred_id")?,
+        status: col.name("status", "referral status")?,
+        created_at: col.get("created_at")?,
+        verified_at: col.get("verified_at")?,
+    })
+}
+
+fn reward_from_row(row: &PgRow) -> StoreResult<Reward> {
+    let col = Columns::of(row, "reward");
+    let Json(method): Json<RewardDeliveryMethod> = col.get("method")?;
+    Ok(Reward {
+        id: col.get("id")?,
+        campaign_id: col.get("campaign_id")?,
+        name: col.get("name")?,
+        method,
+        code_prefix: col.get("code_prefix")?,
     })
 }
 
 fn user_reward_from_row(row: &PgRow) -> StoreResult<UserReward> {
-    let get = corrupt("user reward");
-    let status: String = row.try_get("status").map_err(&get)?;
-    let attempts: i64 = row.try_get("attempts").map_err(&get)?;
+    let col = Columns::of(row, "user reward");
+    let attempts: i64 = col.get("attempts")?;
     Ok(UserReward {
-        id: row.try_get("id").map_err(&get)?,
-        campaign_id: row.try_get("campaign_id").map_err(&get)?,
-        user_id: row.try_get("user_id").map_err(&get)?,
-        reward_id: row.try_get("reward_id").map_err(&get)?,
-        code: row.try_get("code").map_err(&get)?,
-        status: parse_name::<DeliveryStatus>("delivery status", &status)?,
+        id: col.get("id")?,
+        campaign_id: col.get("campaign_id")?,
+        user_id: col.get("user_id")?,
+        reward_id: col.get("reward_id")?,
+        code: col.get("code")?,
+        status: col.name("status", "delivery status")?,
         attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
-        last_error: row.try_get("last_error").map_err(&get)?,
-        lease_until: row.try_get("lease_until").map_err(&get)?,
-        earned_at: row.try_get("earned_at").map_err(&get)?,
-        delivered_at: row.try_get("delivered_at").map_err(&get)?,
+        last_error: col.get("last_error")?,
+        lease_until: col.get("lease_until")?,
+        earned_at: col.get("earned_at")?,
+        delivered_at: col.get("delivered_at")?,
     })
 }
 
 fn bucket_from_row(row: &PgRow) -> StoreResult<AnalyticsBucket> {
-    let get = corrupt("analytics bucket");
-    let g: String = row.try_get("granularity").map_err(&get)?;
-    let n =
-        |col: &str| -> StoreResult<u64> { to_u64(row.try_get(col).map_err(&get)?, "bucket count") };
+    let col = Columns::of(row, "analytics bucket");
     Ok(AnalyticsBucket {
-        campaign_id: row.try_get("campaign_id").map_err(&get)?,
-        granularity: parse_name::<Granularity>("granularity", &g)?,
-        start: row.try_get("start_at").map_err(&get)?,
-        signups: n("signups")?,
-        verifications: n("verifications")?,
-        referrals: n("referrals")?,
-        emails_sent: n("emails_sent")?,
-        rewards_delivered: n("rewards_delivered")?,
+        campaign_id: col.get("campaign_id")?,
+        granularity: col.name("granularity", "granularity")?,
+        start: col.get("start_at")?,
+        signups: col.unsigned("signups", "bucket count")?,
+        verifications: col.unsigned("verifications", "bucket count")?,
+        referrals: col.unsigned("referrals", "bucket count")?,
+        emails_sent: col.unsigned("emails_sent", "bucket count")?,
+        rewards_delivered: col.unsigned("rewards_delivered", "bucket count")?,
     })
-}
-
-fn not_found(kind: &'static str, id: &str) -> StoreError {
-    StoreError::NotFound {
-        kind,
-        id: id.to_owned(),
-    }
-}
-
-impl PgStore {
-    /// A count query over `campaign_id` and `range` (`$1`, `$2`, `$3`).
-    pub(crate) async fn count_in(
-        &self,
-        sql: &str,
-        campaign_id: &str,
-        range: TimeRange,
-    ) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar(&self.sql(sql))
-            .bind(campaign_id)
-            .bind(range.start)
-            .bind(range.end)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(store_error)?;
-        count(n)
-    }
 }
 
 #[async_trait]
@@ -136,21 +96,9 @@ impl ReferralStore for PgStore {
         .bind(referral.verified_at)
         .execute(&self.pool)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::AlreadyExists {
-                    kind: "referral",
-                    id: referral.id.clone(),
-                }
-            } else {
-                store_error(e)
-            }
-        })?;
+        .map_err(insert_error("referral", &referral.id))?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::AlreadyExists {
-                kind: "referral",
-                id: referral.id,
-            });
+            return Err(StoreError::already_exists("referral", referral.id));
         }
         Ok(())
     }
@@ -160,15 +108,13 @@ impl ReferralStore for PgStore {
         campaign_id: &str,
         referral_id: &str,
     ) -> StoreResult<Option<Referral>> {
-        let row = self
-            .row_by_id("referrals", campaign_id, referral_id)
-            .await?;
-        row.as_ref().map(referral_from_row).transpose()
+        self.by_id("referrals", campaign_id, referral_id, referral_from_row)
+            .await
     }
 
     /// One statement: the row is locked and read (`old`), updated unless
-    /// the status is the same or the referral is blocked, and the previous
-    /// status returned.
+    /// the status is the same or the referral is blocked (the rule of
+    /// [`ReferralStatus::moves_to`]), and the previous status returned.
     async fn set_referral_status(
         &self,
         campaign_id: &str,
@@ -200,7 +146,7 @@ impl ReferralStore for PgStore {
         .map_err(store_error)?;
         match previous {
             Some(name) => parse_name::<ReferralStatus>("referral status", &name),
-            None => Err(not_found("referral", referral_id)),
+            None => Err(StoreError::not_found("referral", referral_id)),
         }
     }
 
@@ -218,13 +164,8 @@ impl ReferralStore for PgStore {
     }
 
     async fn count_referrals(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        self.count_in(
-            "SELECT count(*) FROM {s}.referrals
-             WHERE campaign_id = $1 AND created_at >= $2 AND created_at < $3",
-            campaign_id,
-            range,
-        )
-        .await
+        self.count_in("referrals", "created_at", campaign_id, range)
+            .await
     }
 }
 
@@ -250,17 +191,8 @@ impl RewardStore for PgStore {
     }
 
     async fn reward(&self, campaign_id: &str, reward_id: &str) -> StoreResult<Option<Reward>> {
-        let row = self.row_by_id("rewards", campaign_id, reward_id).await?;
-        let Some(row) = row else { return Ok(None) };
-        let get = corrupt("reward");
-        let Json(method): Json<RewardDeliveryMethod> = row.try_get("method").map_err(&get)?;
-        Ok(Some(Reward {
-            id: row.try_get("id").map_err(&get)?,
-            campaign_id: row.try_get("campaign_id").map_err(&get)?,
-            name: row.try_get("name").map_err(&get)?,
-            method,
-            code_prefix: row.try_get("code_prefix").map_err(&get)?,
-        }))
+        self.by_id("rewards", campaign_id, reward_id, reward_from_row)
+            .await
     }
 
     /// `INSERT … ON CONFLICT DO NOTHING`: the id and (user, reward) are both
@@ -295,15 +227,18 @@ impl RewardStore for PgStore {
         campaign_id: &str,
         user_reward_id: &str,
     ) -> StoreResult<Option<UserReward>> {
-        let row = self
-            .row_by_id("user_rewards", campaign_id, user_reward_id)
-            .await?;
-        row.as_ref().map(user_reward_from_row).transpose()
+        self.by_id(
+            "user_rewards",
+            campaign_id,
+            user_reward_id,
+            user_reward_from_row,
+        )
+        .await
     }
 
     /// One `UPDATE … WHERE status = 'pending' OR (status = 'delivering' AND
-    /// lease ended) RETURNING *`; only when it matched nothing is the row
-    /// read to say why.
+    /// lease ended) RETURNING *` (the rule of [`UserReward::claimable_at`]);
+    /// only when it matched nothing is the reward read to say why.
     async fn claim_delivery(
         &self,
         campaign_id: &str,
@@ -331,23 +266,9 @@ impl RewardStore for PgStore {
         if let Some(row) = row {
             return Ok(DeliveryClaim::Claimed(user_reward_from_row(&row)?));
         }
-        let status: Option<String> = sqlx::query_scalar(
-            &self.sql("SELECT status FROM {s}.user_rewards WHERE campaign_id = $1 AND id = $2"),
-        )
-        .bind(campaign_id)
-        .bind(user_reward_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
-        match status {
-            None => Err(not_found("user reward", user_reward_id)),
-            Some(s)
-                if parse_name::<DeliveryStatus>("delivery status", &s)?
-                    == DeliveryStatus::Delivered =>
-            {
-                Ok(DeliveryClaim::AlreadyDelivered)
-            }
-            Some(_) => Ok(DeliveryClaim::InProgress),
+        match self.user_reward(campaign_id, user_reward_id).await? {
+            None => Err(StoreError::not_found("user reward", user_reward_id)),
+            Some(refused) => Ok(DeliveryClaim::refused(refused.status)),
         }
     }
 
@@ -357,21 +278,16 @@ impl RewardStore for PgStore {
         user_reward_id: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let done = sqlx::query(&self.sql(
+        self.update_one(
+            "user reward",
             "UPDATE {s}.user_rewards SET
                  status = 'delivered', delivered_at = $3, lease_until = NULL, last_error = NULL
              WHERE campaign_id = $1 AND id = $2",
-        ))
-        .bind(campaign_id)
-        .bind(user_reward_id)
-        .bind(at)
-        .execute(&self.pool)
+            campaign_id,
+            user_reward_id,
+            at,
+        )
         .await
-        .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(not_found("user reward", user_reward_id));
-        }
-        Ok(())
     }
 
     /// One `UPDATE`: a delivered reward stays as it is.
@@ -381,33 +297,23 @@ impl RewardStore for PgStore {
         user_reward_id: &str,
         error: &str,
     ) -> StoreResult<()> {
-        let done = sqlx::query(&self.sql(
+        self.update_one(
+            "user reward",
             "UPDATE {s}.user_rewards SET
                  status = CASE WHEN status = 'delivered' THEN status ELSE 'pending' END,
                  lease_until = CASE WHEN status = 'delivered' THEN lease_until ELSE NULL END,
                  last_error = CASE WHEN status = 'delivered' THEN last_error ELSE $3 END
              WHERE campaign_id = $1 AND id = $2",
-        ))
-        .bind(campaign_id)
-        .bind(user_reward_id)
-        .bind(error)
-        .execute(&self.pool)
+            campaign_id,
+            user_reward_id,
+            error,
+        )
         .await
-        .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(not_found("user reward", user_reward_id));
-        }
-        Ok(())
     }
 
     async fn count_delivered(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        self.count_in(
-            "SELECT count(*) FROM {s}.user_rewards
-             WHERE campaign_id = $1 AND delivered_at >= $2 AND delivered_at < $3",
-            campaign_id,
-            range,
-        )
-        .await
+        self.count_in("user_rewards", "delivered_at", campaign_id, range)
+            .await
     }
 }
 
@@ -466,13 +372,8 @@ impl EmailLogStore for PgStore {
     }
 
     async fn count_sent(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        self.count_in(
-            "SELECT count(*) FROM {s}.sent_emails
-             WHERE campaign_id = $1 AND sent_at >= $2 AND sent_at < $3",
-            campaign_id,
-            range,
-        )
-        .await
+        self.count_in("sent_emails", "sent_at", campaign_id, range)
+            .await
     }
 }
 

@@ -4,60 +4,68 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::Row;
 use waitlist_core::store::{
     Campaign, CampaignStore, PositionChange, RecalculatedPositions, RewardRule, Standing,
     StoreError, StoreResult, TimeRange, User, UserStore,
 };
 
-use crate::error::{is_unique_violation, store_error, to_i64, to_u64};
+use crate::columns::Columns;
+use crate::error::{found, insert_error, store_error, to_i64, to_u64};
 use crate::PgStore;
 
 /// Two-key advisory lock class of `insert_user` (a space apart from the
 /// one-key campaign locks, so signups never wait for a recalculation).
 const SIGNUP_LOCK_CLASS: i32 = 0x5553_5253; // "USRS"
 
-fn user_from_row(row: &PgRow) -> StoreResult<User> {
-    let get = |e: sqlx::Error| StoreError::Other(format!("corrupt user row: {e}"));
-    let position: Option<i64> = row.try_get("position").map_err(get)?;
-    Ok(User {
-        id: row.try_get("id").map_err(get)?,
-        campaign_id: row.try_get("campaign_id").map_err(get)?,
-        email: row.try_get("email").map_err(get)?,
-        original_position: to_u64(
-            row.try_get("original_position").map_err(get)?,
-            "original position",
-        )?,
-        verified_referrals: to_u64(
-            row.try_get("verified_referrals").map_err(get)?,
-            "verified referrals",
-        )?,
-        position: position.map(|p| to_u64(p, "position")).transpose()?,
-        verified_at: row.try_get("verified_at").map_err(get)?,
-        signup_ip: row.try_get("signup_ip").map_err(get)?,
-        device_fingerprint: row.try_get("device_fingerprint").map_err(get)?,
-        user_agent: row.try_get("user_agent").map_err(get)?,
-        honeypot: row.try_get("honeypot").map_err(get)?,
-        created_at: row.try_get("created_at").map_err(get)?,
-    })
-}
-
 fn campaign_from_row(row: &PgRow) -> StoreResult<Campaign> {
-    let get = |e: sqlx::Error| StoreError::Other(format!("corrupt campaign row: {e}"));
-    let Json(milestones): Json<Vec<u64>> = row.try_get("milestones").map_err(get)?;
-    let Json(reward_rules): Json<Vec<RewardRule>> = row.try_get("reward_rules").map_err(get)?;
+    let col = Columns::of(row, "campaign");
+    let Json(milestones): Json<Vec<u64>> = col.get("milestones")?;
+    let Json(reward_rules): Json<Vec<RewardRule>> = col.get("reward_rules")?;
     Ok(Campaign {
-        id: row.try_get("id").map_err(get)?,
-        account_id: row.try_get("account_id").map_err(get)?,
-        points_per_referral: row.try_get("points_per_referral").map_err(get)?,
+        id: col.get("id")?,
+        account_id: col.get("account_id")?,
+        points_per_referral: col.get("points_per_referral")?,
         milestones,
         reward_rules,
-        owner_email: row.try_get("owner_email").map_err(get)?,
+        owner_email: col.get("owner_email")?,
     })
 }
 
-pub(crate) fn count(value: i64) -> StoreResult<u64> {
-    to_u64(value, "count")
+/// The ranking inputs of a `users` row (the columns a [`User`] shares with
+/// its [`Standing`]).
+fn standing_from_row(row: &PgRow) -> StoreResult<Standing> {
+    let col = Columns::of(row, "user");
+    let position: Option<i64> = col.get("position")?;
+    Ok(Standing {
+        user_id: col.get("id")?,
+        original_position: col.unsigned("original_position", "original position")?,
+        verified_referrals: col.unsigned("verified_referrals", "verified referrals")?,
+        position: position.map(|p| to_u64(p, "position")).transpose()?,
+    })
+}
+
+fn user_from_row(row: &PgRow) -> StoreResult<User> {
+    let Standing {
+        user_id,
+        original_position,
+        verified_referrals,
+        position,
+    } = standing_from_row(row)?;
+    let col = Columns::of(row, "user");
+    Ok(User {
+        id: user_id,
+        campaign_id: col.get("campaign_id")?,
+        email: col.get("email")?,
+        original_position,
+        verified_referrals,
+        position,
+        verified_at: col.get("verified_at")?,
+        signup_ip: col.get("signup_ip")?,
+        device_fingerprint: col.get("device_fingerprint")?,
+        user_agent: col.get("user_agent")?,
+        honeypot: col.get("honeypot")?,
+        created_at: col.get("created_at")?,
+    })
 }
 
 impl PgStore {
@@ -129,13 +137,7 @@ impl CampaignStore for PgStore {
         .execute(&self.pool)
         .await
         .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: "campaign",
-                id: campaign_id.to_owned(),
-            });
-        }
-        Ok(())
+        found(done.rows_affected(), "campaign", campaign_id)
     }
 
     async fn claim_milestone(&self, campaign_id: &str, threshold: u64) -> StoreResult<bool> {
@@ -203,43 +205,25 @@ impl UserStore for PgStore {
         .bind(user.created_at)
         .fetch_optional(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::AlreadyExists {
-                    kind: "user",
-                    id: user.id.clone(),
-                }
-            } else {
-                store_error(e)
-            }
-        })?;
+        .map_err(insert_error("user", &user.id))?;
         let Some(position) = position else {
             tx.rollback().await.map_err(store_error)?;
-            return Err(StoreError::AlreadyExists {
-                kind: "user",
-                id: user.id,
-            });
+            return Err(StoreError::already_exists("user", user.id));
         };
         tx.commit().await.map_err(store_error)?;
         to_u64(position, "original position")
     }
 
     async fn user(&self, campaign_id: &str, user_id: &str) -> StoreResult<Option<User>> {
-        let row = self.row_by_id("users", campaign_id, user_id).await?;
-        row.as_ref().map(user_from_row).transpose()
+        self.by_id("users", campaign_id, user_id, user_from_row)
+            .await
     }
 
     /// One primary-key read of `campaign_user_counts`, which triggers on
     /// `users` keep (migration 4).
     async fn count_users(&self, campaign_id: &str) -> StoreResult<u64> {
-        let n: Option<i64> = sqlx::query_scalar(
-            &self.sql("SELECT users FROM {s}.campaign_user_counts WHERE campaign_id = $1"),
-        )
-        .bind(campaign_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
-        count(n.unwrap_or(0))
+        self.campaign_value("campaign_user_counts", "users", campaign_id, "count")
+            .await
     }
 
     async fn standings(&self, campaign_id: &str) -> StoreResult<Vec<Standing>> {
@@ -251,24 +235,7 @@ impl UserStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
-        rows.iter()
-            .map(|row| {
-                let get = |e: sqlx::Error| StoreError::Other(format!("corrupt user row: {e}"));
-                let position: Option<i64> = row.try_get("position").map_err(get)?;
-                Ok(Standing {
-                    user_id: row.try_get("id").map_err(get)?,
-                    original_position: to_u64(
-                        row.try_get("original_position").map_err(get)?,
-                        "original position",
-                    )?,
-                    verified_referrals: to_u64(
-                        row.try_get("verified_referrals").map_err(get)?,
-                        "verified referrals",
-                    )?,
-                    position: position.map(|p| to_u64(p, "position")).transpose()?,
-                })
-            })
-            .collect()
+        rows.iter().map(standing_from_row).collect()
     }
 
     async fn set_email_verified(
@@ -277,26 +244,22 @@ impl UserStore for PgStore {
         user_id: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(&self.sql(
-            "UPDATE {s}.users SET verified_at = $3
-             WHERE campaign_id = $1 AND id = $2 AND verified_at IS NULL",
-        ))
-        .bind(campaign_id)
-        .bind(user_id)
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
-        if done.rows_affected() == 1 {
+        let touched = self
+            .execute_in(
+                "UPDATE {s}.users SET verified_at = $3
+                 WHERE campaign_id = $1 AND id = $2 AND verified_at IS NULL",
+                campaign_id,
+                user_id,
+                at,
+            )
+            .await?;
+        if touched == 1 {
             return Ok(true);
         }
         if self.has_user(campaign_id, user_id).await? {
             Ok(false)
         } else {
-            Err(StoreError::NotFound {
-                kind: "user",
-                id: user_id.to_owned(),
-            })
+            Err(StoreError::not_found("user", user_id))
         }
     }
 
@@ -306,22 +269,14 @@ impl UserStore for PgStore {
         user_id: &str,
         count: u64,
     ) -> StoreResult<()> {
-        let done = sqlx::query(&self.sql(
+        self.update_one(
+            "user",
             "UPDATE {s}.users SET verified_referrals = $3 WHERE campaign_id = $1 AND id = $2",
-        ))
-        .bind(campaign_id)
-        .bind(user_id)
-        .bind(to_i64(count, "verified referrals")?)
-        .execute(&self.pool)
+            campaign_id,
+            user_id,
+            to_i64(count, "verified referrals")?,
+        )
         .await
-        .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: "user",
-                id: user_id.to_owned(),
-            });
-        }
-        Ok(())
     }
 
     /// One `UPDATE … FROM UNNEST($ids, $positions)`; unknown ids are skipped.
@@ -338,17 +293,15 @@ impl UserStore for PgStore {
             .iter()
             .map(|(_, p)| to_i64(*p, "position"))
             .collect::<StoreResult<Vec<i64>>>()?;
-        sqlx::query(&self.sql(
+        self.execute_in(
             "UPDATE {s}.users AS u SET position = v.position
              FROM UNNEST($2::text[], $3::bigint[]) AS v(id, position)
              WHERE u.campaign_id = $1 AND u.id = v.id",
-        ))
-        .bind(campaign_id)
-        .bind(ids)
-        .bind(ranks)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
+            campaign_id,
+            ids,
+            ranks,
+        )
+        .await?;
         Ok(())
     }
 
@@ -388,43 +341,29 @@ impl UserStore for PgStore {
         .await
         .map_err(store_error)?;
         if done.rows_affected() == 0 && !self.has_users(campaign_id).await? {
-            return Err(StoreError::NotFound {
-                kind: "campaign",
-                id: campaign_id.to_owned(),
-            });
+            return Err(StoreError::not_found("campaign", campaign_id));
         }
         Ok(())
     }
 
     async fn count_signups(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        self.count_in(
-            "SELECT count(*) FROM {s}.users
-             WHERE campaign_id = $1 AND created_at >= $2 AND created_at < $3",
-            campaign_id,
-            range,
-        )
-        .await
+        self.count_in("users", "created_at", campaign_id, range)
+            .await
     }
 
     async fn count_verifications(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        self.count_in(
-            "SELECT count(*) FROM {s}.users
-             WHERE campaign_id = $1 AND verified_at >= $2 AND verified_at < $3",
-            campaign_id,
-            range,
-        )
-        .await
+        self.count_in("users", "verified_at", campaign_id, range)
+            .await
     }
 
     async fn ranking_version(&self, campaign_id: &str) -> StoreResult<u64> {
-        let version: Option<i64> = sqlx::query_scalar(
-            &self.sql("SELECT version FROM {s}.ranking_versions WHERE campaign_id = $1"),
+        self.campaign_value(
+            "ranking_versions",
+            "version",
+            campaign_id,
+            "ranking version",
         )
-        .bind(campaign_id)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(store_error)?;
-        version.map_or(Ok(0), |v| to_u64(v, "ranking version"))
     }
 
     /// One upsert: `INSERT … ON CONFLICT DO UPDATE SET version = version + 1

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, RedisError, Script};
+use redis::{AsyncCommands, FromRedisValue, RedisError, Script, ToRedisArgs};
 use waitlist_core::error::Reason;
 use waitlist_core::runtime::{Claim, IdempotencyStore};
 use waitlist_core::waitroom::{QueueStore, Session, SessionStore, WaitroomError};
@@ -241,6 +241,27 @@ impl RedisStore {
         format!("{}idempotency:{key}", self.prefix)
     }
 
+    /// Runs `script`, one of the queue's (`ENQUEUE`, `ADMIT_NEXT`), with
+    /// `KEYS` the queue of `event_id` and `other_key` and `ARGV` `arg`;
+    /// `what` says what it did, for the error.
+    async fn run_queue_script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        event_id: &str,
+        other_key: String,
+        arg: impl ToRedisArgs + Send,
+        what: impl FnOnce() -> String + Send,
+    ) -> Result<T, WaitroomError> {
+        let mut conn = self.conn.clone();
+        script
+            .key(self.queue_key(event_id))
+            .key(other_key)
+            .arg(arg)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| waitroom_error(&what(), e))
+    }
+
     fn session_json(session: &Session) -> Result<String, WaitroomError> {
         serde_json::to_string(session).map_err(|e| {
             WaitroomError::Unavailable(format!("session {} cannot be encoded: {e}", session.id))
@@ -342,14 +363,14 @@ impl SessionStore for RedisStore {
 #[async_trait]
 impl QueueStore for RedisStore {
     async fn enqueue(&self, event_id: &str, session_id: &str) -> Result<u64, WaitroomError> {
-        let mut conn = self.conn.clone();
-        self.enqueue
-            .key(self.queue_key(event_id))
-            .key(self.sequence_key(event_id))
-            .arg(session_id)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| waitroom_error(&format!("enqueuing {session_id} for {event_id}"), e))
+        self.run_queue_script(
+            &self.enqueue,
+            event_id,
+            self.sequence_key(event_id),
+            session_id,
+            || format!("enqueuing {session_id} for {event_id}"),
+        )
+        .await
     }
 
     async fn position(
@@ -386,14 +407,14 @@ impl QueueStore for RedisStore {
         event_id: &str,
         slots: usize,
     ) -> Result<Option<String>, WaitroomError> {
-        let mut conn = self.conn.clone();
-        self.admit_next
-            .key(self.queue_key(event_id))
-            .key(self.processing_key(event_id))
-            .arg(slots)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| waitroom_error(&format!("admitting the next session of {event_id}"), e))
+        self.run_queue_script(
+            &self.admit_next,
+            event_id,
+            self.processing_key(event_id),
+            slots,
+            || format!("admitting the next session of {event_id}"),
+        )
+        .await
     }
 
     async fn remove_from_processing(

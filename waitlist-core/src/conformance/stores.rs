@@ -275,6 +275,24 @@ fn expect(pairs: &[(&str, u64)]) -> Vec<(String, Option<u64>)> {
     v
 }
 
+/// Applies the move of `user` from rank `old` to `new` in campaign `c`
+/// (`what` names it); the ranks after must be `after`.
+async fn apply_move<S: AllStores>(
+    s: &S,
+    c: &str,
+    what: &str,
+    (user, old, new): (&str, u64, u64),
+    after: &[(&str, u64)],
+) {
+    let change = PositionChange {
+        user_id: user.into(),
+        old_position: old,
+        new_position: new,
+    };
+    ok(what, s.apply_position_change(c, &change).await);
+    assert_eq!(ranks(s, c).await, expect(after), "{what}");
+}
+
 /// Positions: a full write, moves up, down and in place.
 pub async fn positions<S: AllStores>(store: Arc<S>) {
     let s = store.as_ref();
@@ -303,37 +321,17 @@ pub async fn positions<S: AllStores>(store: Arc<S>) {
     assert_eq!(d.and_then(|u| u.position), Some(4));
 
     // d moves up from 4 to 2: b and c shift down.
-    let up = PositionChange {
-        user_id: "d".into(),
-        old_position: 4,
-        new_position: 2,
-    };
-    ok("up", s.apply_position_change(c, &up).await);
-    assert_eq!(
-        ranks(s, c).await,
-        expect(&[("a", 1), ("d", 2), ("b", 3), ("c", 4), ("e", 5)])
-    );
+    let after_up = [("a", 1), ("d", 2), ("b", 3), ("c", 4), ("e", 5)];
+    apply_move(s, c, "up", ("d", 4, 2), &after_up).await;
     // a moves down from 1 to 3: d and b shift up.
-    let down = PositionChange {
-        user_id: "a".into(),
-        old_position: 1,
-        new_position: 3,
-    };
-    ok("down", s.apply_position_change(c, &down).await);
-    assert_eq!(
-        ranks(s, c).await,
-        expect(&[("d", 1), ("b", 2), ("a", 3), ("c", 4), ("e", 5)])
-    );
+    let after_down = [("d", 1), ("b", 2), ("a", 3), ("c", 4), ("e", 5)];
+    apply_move(s, c, "down", ("a", 1, 3), &after_down).await;
+    apply_move(s, c, "in place", ("e", 5, 5), &after_down).await;
     let still = PositionChange {
         user_id: "e".into(),
         old_position: 5,
         new_position: 5,
     };
-    ok("in place", s.apply_position_change(c, &still).await);
-    assert_eq!(
-        ranks(s, c).await,
-        expect(&[("d", 1), ("b", 2), ("a", 3), ("c", 4), ("e", 5)])
-    );
     assert!(
         matches!(
             s.apply_position_change("cs-none", &still).await,
@@ -419,6 +417,7 @@ pub async fn recalculated_positions_match_rank_all<S: AllStores>(store: Arc<S>, 
 
 /// Referrals: insert, read, status moves (blocked stays blocked), counts.
 pub async fn referrals<S: AllStores>(store: Arc<S>) {
+    use ReferralStatus::{Blocked, Pending, Verified};
     let s = store.as_ref();
     let c = "cs-ref";
     let r1 = Referral::new(c, "r1", "ann", "bob", at(0));
@@ -431,7 +430,7 @@ pub async fn referrals<S: AllStores>(store: Arc<S>) {
         })
     ));
     let mut r2 = Referral::new(c, "r2", "ann", "cid", at(10));
-    r2.status = ReferralStatus::Verified;
+    r2.status = Verified;
     r2.verified_at = Some(at(10));
     ok("insert verified", s.insert_referral(r2.clone()).await);
     ok(
@@ -450,74 +449,37 @@ pub async fn referrals<S: AllStores>(store: Arc<S>) {
     assert_eq!(ok("verified", s.count_verified(c, "ann").await), 1);
 
     let set = |id: &'static str, status, secs| s.set_referral_status(c, id, status, at(secs));
-    assert_eq!(
-        ok("verify", set("r1", ReferralStatus::Verified, 40).await),
-        ReferralStatus::Pending
-    );
+    assert_eq!(ok("verify", set("r1", Verified, 40).await), Pending);
     assert_eq!(ok("verified", s.count_verified(c, "ann").await), 2);
     let r1 = ok("referral", s.referral(c, "r1").await);
-    assert_eq!(
-        r1.as_ref().map(|r| r.status),
-        Some(ReferralStatus::Verified)
-    );
+    assert_eq!(r1.as_ref().map(|r| r.status), Some(Verified));
     assert_eq!(r1.and_then(|r| r.verified_at), Some(at(40)));
-    assert_eq!(
-        ok(
-            "verify again",
-            set("r1", ReferralStatus::Verified, 50).await
-        ),
-        ReferralStatus::Verified
-    );
+    assert_eq!(ok("verify again", set("r1", Verified, 50).await), Verified);
     let r1 = ok("referral", s.referral(c, "r1").await);
     assert_eq!(r1.and_then(|r| r.verified_at), Some(at(40)), "unchanged");
     assert_eq!(ok("verified", s.count_verified(c, "ann").await), 2);
 
-    assert_eq!(
-        ok("block", set("r2", ReferralStatus::Blocked, 60).await),
-        ReferralStatus::Verified
-    );
+    assert_eq!(ok("block", set("r2", Blocked, 60).await), Verified);
     assert_eq!(
         ok("verified", s.count_verified(c, "ann").await),
         1,
         "blocked never counts"
     );
-    assert_eq!(
-        ok("unblock", set("r2", ReferralStatus::Verified, 70).await),
-        ReferralStatus::Blocked
-    );
-    assert_eq!(
-        ok("unblock", set("r2", ReferralStatus::Pending, 70).await),
-        ReferralStatus::Blocked
-    );
+    assert_eq!(ok("unblock", set("r2", Verified, 70).await), Blocked);
+    assert_eq!(ok("unblock", set("r2", Pending, 70).await), Blocked);
     let r2 = ok("referral", s.referral(c, "r2").await);
-    assert_eq!(
-        r2.map(|r| r.status),
-        Some(ReferralStatus::Blocked),
-        "blocked stays"
-    );
-    assert_eq!(
-        ok("block again", set("r2", ReferralStatus::Blocked, 80).await),
-        ReferralStatus::Blocked
-    );
-    assert_eq!(
-        ok(
-            "block pending",
-            set("r3", ReferralStatus::Blocked, 80).await
-        ),
-        ReferralStatus::Pending
-    );
+    assert_eq!(r2.map(|r| r.status), Some(Blocked), "blocked stays");
+    assert_eq!(ok("block again", set("r2", Blocked, 80).await), Blocked);
+    assert_eq!(ok("block pending", set("r3", Blocked, 80).await), Pending);
     assert_eq!(ok("verified", s.count_verified(c, "ann").await), 1);
     assert_eq!(ok("verified", s.count_verified(c, "bob").await), 0);
     assert_eq!(
-        ok(
-            "back to pending",
-            set("r1", ReferralStatus::Pending, 90).await
-        ),
-        ReferralStatus::Verified
+        ok("back to pending", set("r1", Pending, 90).await),
+        Verified
     );
     assert_eq!(ok("verified", s.count_verified(c, "ann").await), 0);
     assert!(matches!(
-        set("nope", ReferralStatus::Verified, 0).await,
+        set("nope", Verified, 0).await,
         Err(StoreError::NotFound {
             kind: "referral",
             ..
@@ -726,26 +688,16 @@ pub async fn analytics<S: AllStores>(store: Arc<S>) {
         emails_sent: 3,
         rewards_delivered: 4,
     };
-    ok(
-        "upsert",
-        s.upsert_bucket(bucket(Granularity::Hourly, 7200, 5)).await,
-    );
-    ok(
-        "upsert",
-        s.upsert_bucket(bucket(Granularity::Hourly, 0, 1)).await,
-    );
-    ok(
-        "upsert",
-        s.upsert_bucket(bucket(Granularity::Hourly, 3600, 2)).await,
-    );
-    ok(
-        "replace",
-        s.upsert_bucket(bucket(Granularity::Hourly, 3600, 9)).await,
-    );
-    ok(
-        "daily",
-        s.upsert_bucket(bucket(Granularity::Daily, 0, 50)).await,
-    );
+    for (what, granularity, start, signups) in [
+        ("upsert", Granularity::Hourly, 7200, 5),
+        ("upsert", Granularity::Hourly, 0, 1),
+        ("upsert", Granularity::Hourly, 3600, 2),
+        ("replace", Granularity::Hourly, 3600, 9),
+        ("daily", Granularity::Daily, 0, 50),
+    ] {
+        let b = bucket(granularity, start, signups);
+        ok(what, s.upsert_bucket(b).await);
+    }
     let hourly = ok(
         "buckets",
         s.buckets("cs-ana", Granularity::Hourly, range(0, 7200))
@@ -781,6 +733,7 @@ pub async fn analytics<S: AllStores>(store: Arc<S>) {
 
 /// Fraud signals: other subjects within the window, each once.
 pub async fn fraud_signals<S: AllStores>(store: Arc<S>) {
+    use SignalKind::{Device, Ip, Referrer};
     let s = store.as_ref();
     let w = Duration::from_secs(60);
     let signal = |kind, value: &str, subject: &str, secs| FraudSignal {
@@ -790,59 +743,25 @@ pub async fn fraud_signals<S: AllStores>(store: Arc<S>) {
         subject_id: subject.into(),
         at: at(secs),
     };
-    let record = |sig: FraudSignal| s.record_signal(sig, w);
-    assert_eq!(
-        ok("a", record(signal(SignalKind::Ip, "ip", "a", 0)).await),
-        0
-    );
-    assert_eq!(
-        ok("b", record(signal(SignalKind::Ip, "ip", "b", 10)).await),
-        1
-    );
-    assert_eq!(
-        ok(
-            "b again",
-            record(signal(SignalKind::Ip, "ip", "b", 11)).await
-        ),
-        1
-    );
-    assert_eq!(
-        ok("c", record(signal(SignalKind::Ip, "ip", "c", 20)).await),
-        2
-    );
-    assert_eq!(
-        ok(
-            "other kind",
-            record(signal(SignalKind::Device, "ip", "d", 20)).await
-        ),
-        0,
-        "kinds are apart"
-    );
-    assert_eq!(
-        ok(
-            "other value",
-            record(signal(SignalKind::Ip, "ip2", "d", 20)).await
-        ),
-        0
-    );
-    // `a` (t=0) is outside the window of t=65; b (first seen at 10) and c
-    // (20) are in.
-    assert_eq!(
-        ok("d", record(signal(SignalKind::Ip, "ip", "d", 65)).await),
-        2
-    );
-    // At t=75 b is out too: c and d remain.
-    assert_eq!(
-        ok("e", record(signal(SignalKind::Ip, "ip", "e", 75)).await),
-        2
-    );
-    assert_eq!(
-        ok(
-            "referrer",
-            record(signal(SignalKind::Referrer, "ann", "r1", 0)).await
-        ),
-        0
-    );
+    // (what, kind, value, subject, at, other subjects within the window)
+    let observations = [
+        ("a", Ip, "ip", "a", 0, 0),
+        ("b", Ip, "ip", "b", 10, 1),
+        ("b again", Ip, "ip", "b", 11, 1),
+        ("c", Ip, "ip", "c", 20, 2),
+        ("other kind: kinds are apart", Device, "ip", "d", 20, 0),
+        ("other value", Ip, "ip2", "d", 20, 0),
+        // `a` (t=0) is outside the window of t=65; b (first seen at 10)
+        // and c (20) are in.
+        ("d", Ip, "ip", "d", 65, 2),
+        // At t=75 b is out too: c and d remain.
+        ("e", Ip, "ip", "e", 75, 2),
+        ("referrer", Referrer, "ann", "r1", 0, 0),
+    ];
+    for (what, kind, value, subject, secs, others) in observations {
+        let seen = s.record_signal(signal(kind, value, subject, secs), w);
+        assert_eq!(ok(what, seen.await), others, "{what}");
+    }
 }
 
 async fn race<S, T, F, Fut>(store: &Arc<S>, n: usize, f: F) -> Vec<T>

@@ -55,10 +55,19 @@ impl StoreError {
         matches!(self, StoreError::Unavailable(_))
     }
 
-    pub(crate) fn not_found(kind: &'static str, id: &str) -> Self {
+    /// [`StoreError::NotFound`]: no `kind` record `id`.
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         StoreError::NotFound {
             kind,
-            id: id.to_owned(),
+            id: id.into(),
+        }
+    }
+
+    /// [`StoreError::AlreadyExists`]: the `kind` id `id` is taken.
+    pub fn already_exists(kind: &'static str, id: impl Into<String>) -> Self {
+        StoreError::AlreadyExists {
+            kind,
+            id: id.into(),
         }
     }
 }

@@ -203,6 +203,16 @@ pub enum ReferralStatus {
     Blocked,
 }
 
+impl ReferralStatus {
+    /// Whether a referral in this status takes `next` when
+    /// [`set_referral_status`](super::ReferralStore::set_referral_status)
+    /// asks for it: not when it is in `next` already, and never once
+    /// blocked (a blocked referral stays blocked).
+    pub fn moves_to(self, next: ReferralStatus) -> bool {
+        self != next && self != ReferralStatus::Blocked
+    }
+}
+
 /// A referral of one user by another.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Referral {
@@ -323,6 +333,18 @@ impl UserReward {
             delivered_at: None,
         }
     }
+
+    /// Whether a delivery claim at `now` takes this reward
+    /// ([`claim_delivery`](super::RewardStore::claim_delivery)'s rule): a
+    /// pending reward, or a delivering one whose lease has ended (or that
+    /// has none).
+    pub fn claimable_at(&self, now: DateTime<Utc>) -> bool {
+        match self.status {
+            DeliveryStatus::Pending => true,
+            DeliveryStatus::Delivering => !self.lease_until.is_some_and(|until| until > now),
+            DeliveryStatus::Delivered => false,
+        }
+    }
 }
 
 /// Result of trying to claim a reward delivery.
@@ -334,6 +356,18 @@ pub enum DeliveryClaim {
     AlreadyDelivered,
     /// Another worker holds an unexpired claim.
     InProgress,
+}
+
+impl DeliveryClaim {
+    /// The answer to a claim that may not take a reward in `status` (see
+    /// [`UserReward::claimable_at`]): [`AlreadyDelivered`](Self::AlreadyDelivered)
+    /// once it is delivered, otherwise [`InProgress`](Self::InProgress).
+    pub fn refused(status: DeliveryStatus) -> Self {
+        match status {
+            DeliveryStatus::Delivered => DeliveryClaim::AlreadyDelivered,
+            DeliveryStatus::Pending | DeliveryStatus::Delivering => DeliveryClaim::InProgress,
+        }
+    }
 }
 
 /// An email that was sent (the sent-email log).

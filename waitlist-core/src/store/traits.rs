@@ -142,7 +142,8 @@ pub trait ReferralStore: Send + Sync + Debug {
         -> StoreResult<Option<Referral>>;
     /// Moves a referral to `status` and returns the previous status. A
     /// blocked referral stays blocked (returns `Blocked` and changes nothing)
-    /// unless `status` is `Blocked`.
+    /// unless `status` is `Blocked` (the rule of
+    /// [`ReferralStatus::moves_to`]).
     ///
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown referral.
@@ -176,8 +177,9 @@ pub trait RewardStore: Send + Sync + Debug {
         user_reward_id: &str,
     ) -> StoreResult<Option<UserReward>>;
     /// Claims the delivery (compare-and-set): a `Pending` reward, or a
-    /// `Delivering` one whose lease ended, becomes `Delivering` until
-    /// `now + lease` and its attempt count grows by one.
+    /// `Delivering` one whose lease ended ([`UserReward::claimable_at`]),
+    /// becomes `Delivering` until `now + lease` and its attempt count grows
+    /// by one; otherwise the answer is [`DeliveryClaim::refused`].
     ///
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown user reward.

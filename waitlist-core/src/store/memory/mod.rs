@@ -16,10 +16,16 @@ use super::traits::*;
 use super::StoreError;
 use crate::sync::lock;
 
-type Key = (String, String);
-
-fn key(campaign_id: &str, id: &str) -> Key {
-    (campaign_id.to_owned(), id.to_owned())
+/// How many of `records` fall in `range` by the instant `at` reads of each
+/// (a record without one is not counted).
+fn count_in<'a, T: 'a>(
+    records: impl Iterator<Item = &'a T>,
+    range: TimeRange,
+    at: impl Fn(&T) -> Option<DateTime<Utc>>,
+) -> u64 {
+    records
+        .filter(|r| at(r).is_some_and(|t| range.contains(t)))
+        .count() as u64
 }
 
 /// Values by campaign then id: looked up by `&str`s without building a key.
@@ -71,8 +77,12 @@ impl<V> ByCampaign<V> {
             .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
-    fn values(&self) -> impl Iterator<Item = &V> {
-        self.0.values().flat_map(HashMap::values)
+    /// The values of one campaign.
+    fn of(&self, campaign_id: &str) -> impl Iterator<Item = &V> {
+        self.0
+            .get(campaign_id)
+            .into_iter()
+            .flat_map(HashMap::values)
     }
 }
 
@@ -86,8 +96,8 @@ struct State {
     highest_position: HashMap<String, u64>,
     referrals: ByCampaign<Referral>,
     verified_by_referrer: ByCampaign<u64>,
-    rewards: HashMap<Key, Reward>,
-    user_rewards: HashMap<Key, UserReward>,
+    rewards: ByCampaign<Reward>,
+    user_rewards: ByCampaign<UserReward>,
     granted: HashSet<(String, String, String)>,
     email_reservations: HashMap<String, DateTime<Utc>>,
     sent_emails: Vec<SentEmail>,
@@ -96,11 +106,29 @@ struct State {
 }
 
 impl State {
+    /// The users of one campaign.
+    fn users_of(&self, campaign_id: &str) -> impl Iterator<Item = &User> {
+        self.users
+            .get(campaign_id)
+            .into_iter()
+            .flat_map(HashMap::values)
+    }
+
     fn user_mut(&mut self, campaign_id: &str, user_id: &str) -> StoreResult<&mut User> {
         self.users
             .get_mut(campaign_id)
             .and_then(|m| m.get_mut(user_id))
             .ok_or_else(|| StoreError::not_found("user", user_id))
+    }
+
+    fn user_reward_mut(
+        &mut self,
+        campaign_id: &str,
+        user_reward_id: &str,
+    ) -> StoreResult<&mut UserReward> {
+        self.user_rewards
+            .get_mut(campaign_id, user_reward_id)
+            .ok_or_else(|| StoreError::not_found("user reward", user_reward_id))
     }
 }
 
@@ -133,12 +161,7 @@ impl MemoryStore {
 
     /// Every user of the campaign, ordered by current position then id.
     pub fn users_of(&self, campaign_id: &str) -> Vec<User> {
-        let state = self.lock();
-        let mut users: Vec<User> = state
-            .users
-            .get(campaign_id)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
+        let mut users: Vec<User> = self.lock().users_of(campaign_id).cloned().collect();
         users.sort_by(|a, b| (a.position, &a.id).cmp(&(b.position, &b.id)));
         users
     }
@@ -197,10 +220,7 @@ impl UserStore for MemoryStore {
         let state = &mut *state;
         let users = state.users.entry(user.campaign_id.clone()).or_default();
         if users.contains_key(&user.id) {
-            return Err(StoreError::AlreadyExists {
-                kind: "user",
-                id: user.id,
-            });
+            return Err(StoreError::already_exists("user", user.id));
         }
         let highest = state
             .highest_position
@@ -230,21 +250,16 @@ impl UserStore for MemoryStore {
     }
 
     async fn standings(&self, campaign_id: &str) -> StoreResult<Vec<Standing>> {
-        let state = self.lock();
-        Ok(state
-            .users
-            .get(campaign_id)
-            .map(|m| {
-                m.values()
-                    .map(|u| Standing {
-                        user_id: u.id.clone(),
-                        original_position: u.original_position,
-                        verified_referrals: u.verified_referrals,
-                        position: u.position,
-                    })
-                    .collect()
+        Ok(self
+            .lock()
+            .users_of(campaign_id)
+            .map(|u| Standing {
+                user_id: u.id.clone(),
+                original_position: u.original_position,
+                verified_referrals: u.verified_referrals,
+                position: u.position,
             })
-            .unwrap_or_default())
+            .collect())
     }
 
     async fn set_email_verified(
@@ -313,17 +328,15 @@ impl UserStore for MemoryStore {
 
     async fn count_signups(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
         let state = self.lock();
-        Ok(state.users.get(campaign_id).map_or(0, |m| {
-            m.values().filter(|u| range.contains(u.created_at)).count() as u64
+        Ok(count_in(state.users_of(campaign_id), range, |u| {
+            Some(u.created_at)
         }))
     }
 
     async fn count_verifications(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
         let state = self.lock();
-        Ok(state.users.get(campaign_id).map_or(0, |m| {
-            m.values()
-                .filter(|u| u.verified_at.is_some_and(|at| range.contains(at)))
-                .count() as u64
+        Ok(count_in(state.users_of(campaign_id), range, |u| {
+            u.verified_at
         }))
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{key, MemoryStore};
+use super::{count_in, MemoryStore};
 use crate::events::Granularity;
 use crate::store::model::*;
 use crate::store::traits::*;
@@ -30,10 +30,7 @@ impl ReferralStore for MemoryStore {
             .referrals
             .contains(&referral.campaign_id, &referral.id)
         {
-            return Err(StoreError::AlreadyExists {
-                kind: "referral",
-                id: referral.id,
-            });
+            return Err(StoreError::already_exists("referral", referral.id));
         }
         if referral.status == ReferralStatus::Verified {
             *state
@@ -69,9 +66,7 @@ impl ReferralStore for MemoryStore {
             .get_mut(campaign_id, referral_id)
             .ok_or_else(|| StoreError::not_found("referral", referral_id))?;
         let previous = referral.status;
-        if previous == status
-            || (previous == ReferralStatus::Blocked && status != ReferralStatus::Blocked)
-        {
+        if !previous.moves_to(status) {
             return Ok(previous);
         }
         referral.status = status;
@@ -99,29 +94,25 @@ impl ReferralStore for MemoryStore {
     }
 
     async fn count_referrals(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        Ok(self
-            .lock()
-            .referrals
-            .values()
-            .filter(|r| r.campaign_id == campaign_id && range.contains(r.created_at))
-            .count() as u64)
+        let state = self.lock();
+        Ok(count_in(state.referrals.of(campaign_id), range, |r| {
+            Some(r.created_at)
+        }))
     }
 }
 
 #[async_trait]
 impl RewardStore for MemoryStore {
     async fn save_reward(&self, reward: Reward) -> StoreResult<()> {
-        let k = key(&reward.campaign_id, &reward.id);
-        self.lock().rewards.insert(k, reward);
+        let campaign_id = reward.campaign_id.clone();
+        self.lock()
+            .rewards
+            .insert(&campaign_id, reward.id.clone(), reward);
         Ok(())
     }
 
     async fn reward(&self, campaign_id: &str, reward_id: &str) -> StoreResult<Option<Reward>> {
-        Ok(self
-            .lock()
-            .rewards
-            .get(&key(campaign_id, reward_id))
-            .cloned())
+        Ok(self.lock().rewards.get(campaign_id, reward_id).cloned())
     }
 
     async fn grant_reward(&self, user_reward: UserReward) -> StoreResult<bool> {
@@ -131,12 +122,18 @@ impl RewardStore for MemoryStore {
             user_reward.user_id.clone(),
             user_reward.reward_id.clone(),
         );
-        let k = key(&user_reward.campaign_id, &user_reward.id);
-        if state.granted.contains(&once) || state.user_rewards.contains_key(&k) {
+        if state.granted.contains(&once)
+            || state
+                .user_rewards
+                .contains(&user_reward.campaign_id, &user_reward.id)
+        {
             return Ok(false);
         }
+        let campaign_id = user_reward.campaign_id.clone();
         state.granted.insert(once);
-        state.user_rewards.insert(k, user_reward);
+        state
+            .user_rewards
+            .insert(&campaign_id, user_reward.id.clone(), user_reward);
         Ok(true)
     }
 
@@ -148,7 +145,7 @@ impl RewardStore for MemoryStore {
         Ok(self
             .lock()
             .user_rewards
-            .get(&key(campaign_id, user_reward_id))
+            .get(campaign_id, user_reward_id)
             .cloned())
     }
 
@@ -160,16 +157,9 @@ impl RewardStore for MemoryStore {
         lease: Duration,
     ) -> StoreResult<DeliveryClaim> {
         let mut state = self.lock();
-        let ur = state
-            .user_rewards
-            .get_mut(&key(campaign_id, user_reward_id))
-            .ok_or_else(|| StoreError::not_found("user reward", user_reward_id))?;
-        match ur.status {
-            DeliveryStatus::Delivered => return Ok(DeliveryClaim::AlreadyDelivered),
-            DeliveryStatus::Delivering if ur.lease_until.is_some_and(|until| until > now) => {
-                return Ok(DeliveryClaim::InProgress)
-            }
-            _ => {}
+        let ur = state.user_reward_mut(campaign_id, user_reward_id)?;
+        if !ur.claimable_at(now) {
+            return Ok(DeliveryClaim::refused(ur.status));
         }
         ur.status = DeliveryStatus::Delivering;
         ur.lease_until = Some(now + chrono_duration(lease));
@@ -184,10 +174,7 @@ impl RewardStore for MemoryStore {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut state = self.lock();
-        let ur = state
-            .user_rewards
-            .get_mut(&key(campaign_id, user_reward_id))
-            .ok_or_else(|| StoreError::not_found("user reward", user_reward_id))?;
+        let ur = state.user_reward_mut(campaign_id, user_reward_id)?;
         ur.status = DeliveryStatus::Delivered;
         ur.delivered_at = Some(at);
         ur.lease_until = None;
@@ -202,10 +189,7 @@ impl RewardStore for MemoryStore {
         error: &str,
     ) -> StoreResult<()> {
         let mut state = self.lock();
-        let ur = state
-            .user_rewards
-            .get_mut(&key(campaign_id, user_reward_id))
-            .ok_or_else(|| StoreError::not_found("user reward", user_reward_id))?;
+        let ur = state.user_reward_mut(campaign_id, user_reward_id)?;
         if ur.status != DeliveryStatus::Delivered {
             ur.status = DeliveryStatus::Pending;
             ur.lease_until = None;
@@ -215,14 +199,10 @@ impl RewardStore for MemoryStore {
     }
 
     async fn count_delivered(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        Ok(self
-            .lock()
-            .user_rewards
-            .values()
-            .filter(|r| {
-                r.campaign_id == campaign_id && r.delivered_at.is_some_and(|at| range.contains(at))
-            })
-            .count() as u64)
+        let state = self.lock();
+        Ok(count_in(state.user_rewards.of(campaign_id), range, |r| {
+            r.delivered_at
+        }))
     }
 }
 
@@ -260,12 +240,12 @@ impl EmailLogStore for MemoryStore {
     }
 
     async fn count_sent(&self, campaign_id: &str, range: TimeRange) -> StoreResult<u64> {
-        Ok(self
-            .lock()
+        let state = self.lock();
+        let of_campaign = state
             .sent_emails
             .iter()
-            .filter(|e| e.campaign_id == campaign_id && range.contains(e.sent_at))
-            .count() as u64)
+            .filter(|e| e.campaign_id == campaign_id);
+        Ok(count_in(of_campaign, range, |e| Some(e.sent_at)))
     }
 }
 
