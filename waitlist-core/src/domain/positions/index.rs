@@ -1,17 +1,20 @@
 //! The incremental position index of one campaign.
 
+use std::borrow::Borrow;
 use std::hash::BuildHasher;
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use super::ranking::score;
 use super::tree::{Key, RankTree};
 use crate::store::{PositionChange, Standing};
 
-/// One user, at the slot the index gave them.
+/// One user, at the slot the index gave them; the id is `ids[start..end]`.
 #[derive(Debug, Clone)]
 struct User {
-    id: String,
+    start: usize,
+    end: usize,
     original: u64,
     verified: u64,
 }
@@ -24,12 +27,13 @@ struct User {
 /// answers in O(log n). The ranking is the one documented in
 /// [`super::ranking`].
 ///
-/// Each user id is stored once, in a slot; a hash table (foldhash, seeded
-/// per index) maps ids to slots, and an order-statistics B+-tree keeps the
+/// Each user id is stored once, in one string of every id (no allocation
+/// per user); a hash table (foldhash, seeded per index) maps ids to slots, and an order-statistics B+-tree keeps the
 /// slots in ranking order with the count below each node, so a position is
 /// a hash lookup and a walk up three or four nodes.
 #[derive(Clone)]
 pub struct PositionIndex {
+    ids: String,
     users: Vec<User>,
     slots: HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
@@ -47,12 +51,17 @@ impl std::fmt::Debug for PositionIndex {
 }
 
 impl PositionIndex {
-    /// Builds the index from every user's standing (O(n log n): one sort).
-    /// A user id listed twice keeps its last standing.
-    pub fn build(points_per_referral: i64, standings: impl IntoIterator<Item = Standing>) -> Self {
+    /// Builds the index from every user's standing, owned or borrowed
+    /// (O(n log n): one sort). A user id listed twice keeps its last
+    /// standing.
+    pub fn build<S: Borrow<Standing>>(
+        points_per_referral: i64,
+        standings: impl IntoIterator<Item = S>,
+    ) -> Self {
         let standings = standings.into_iter();
         let capacity = standings.size_hint().0;
         let mut index = Self {
+            ids: String::new(),
             users: Vec::with_capacity(capacity),
             slots: HashTable::with_capacity(capacity),
             hasher: hashbrown::DefaultHashBuilder::default(),
@@ -60,16 +69,11 @@ impl PositionIndex {
             points: points_per_referral,
         };
         for s in standings {
-            match index.slot(s.user_id.as_str()) {
-                Some(slot) => {
-                    let user = &mut index.users[slot as usize];
-                    user.original = s.original_position;
-                    user.verified = s.verified_referrals;
-                }
-                None => {
-                    index.push_user(s);
-                }
-            }
+            let s = s.borrow();
+            let slot = index.slot_or_add(&s.user_id);
+            let user = &mut index.users[slot as usize];
+            user.original = s.original_position;
+            user.verified = s.verified_referrals;
         }
         let mut items: Vec<(Key, u32)> = index
             .users
@@ -77,10 +81,10 @@ impl PositionIndex {
             .zip(0u32..)
             .map(|(u, slot)| (index.key(u), slot))
             .collect();
-        let users = &index.users;
+        let (users, ids) = (&index.users, &index.ids);
         items.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| users[a.1 as usize].id.cmp(&users[b.1 as usize].id))
+                .then_with(|| id_of(ids, users, a.1).cmp(id_of(ids, users, b.1)))
         });
         index.tree = RankTree::from_sorted(&items, index.users.len());
         index
@@ -96,33 +100,43 @@ impl PositionIndex {
     fn slot(&self, user_id: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(user_id);
         self.slots
-            .find(hash, |&slot| self.users[slot as usize].id == user_id)
+            .find(hash, |&slot| id_of(&self.ids, &self.users, slot) == user_id)
             .copied()
     }
 
-    /// Gives `standing`'s user (not known yet) the next slot; not in the
-    /// tree yet.
-    fn push_user(&mut self, standing: Standing) -> u32 {
-        let slot = self.users.len() as u32;
-        let hash = self.hasher.hash_one(standing.user_id.as_str());
-        let (users, hasher) = (&self.users, &self.hasher);
-        self.slots.insert_unique(hash, slot, |&s| {
-            hasher.hash_one(users[s as usize].id.as_str())
-        });
-        self.users.push(User {
-            id: standing.user_id,
-            original: standing.original_position,
-            verified: standing.verified_referrals,
-        });
-        slot
+    /// The slot of `user_id`, given the next free slot (with standing
+    /// zero, not in the tree) when the id is new.
+    fn slot_or_add(&mut self, user_id: &str) -> u32 {
+        let hash = self.hasher.hash_one(user_id);
+        let (ids, users, hasher) = (&self.ids, &self.users, &self.hasher);
+        match self.slots.entry(
+            hash,
+            |&slot| id_of(ids, users, slot) == user_id,
+            |&slot| hasher.hash_one(id_of(ids, users, slot)),
+        ) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let slot = self.users.len() as u32;
+                e.insert(slot);
+                let start = self.ids.len();
+                self.ids.push_str(user_id);
+                self.users.push(User {
+                    start,
+                    end: self.ids.len(),
+                    original: 0,
+                    verified: 0,
+                });
+                slot
+            }
+        }
     }
 
     /// Inserts `slot` into the tree; returns its position.
     fn rank_in(&mut self, slot: u32) -> u64 {
         let key = self.key(&self.users[slot as usize]);
-        let users = &self.users;
+        let (ids, users) = (&self.ids, &self.users);
         self.tree.insert(key, slot, |a, b| {
-            users[a as usize].id.cmp(&users[b as usize].id)
+            id_of(ids, users, a).cmp(id_of(ids, users, b))
         }) + 1
     }
 
@@ -182,13 +196,15 @@ impl PositionIndex {
         if self.slot(&standing.user_id).is_some() {
             return self.set_verified_referrals(&standing.user_id, standing.verified_referrals);
         }
-        let user_id = standing.user_id.clone();
-        let slot = self.push_user(standing);
+        let slot = self.slot_or_add(&standing.user_id);
+        let user = &mut self.users[slot as usize];
+        user.original = standing.original_position;
+        user.verified = standing.verified_referrals;
         let new_position = self.rank_in(slot);
         Some(PositionChange {
             old_position: self.users.len() as u64,
             new_position,
-            user_id,
+            user_id: standing.user_id,
         })
     }
 
@@ -198,10 +214,16 @@ impl PositionIndex {
         let mut position = 0;
         self.tree.for_each(|slot| {
             position += 1;
-            out.push((self.users[slot as usize].id.clone(), position));
+            out.push((id_of(&self.ids, &self.users, slot).to_owned(), position));
         });
         out
     }
+}
+
+/// The id of `slot`.
+fn id_of<'a>(ids: &'a str, users: &[User], slot: u32) -> &'a str {
+    let user = &users[slot as usize];
+    &ids[user.start..user.end]
 }
 
 #[cfg(test)]
@@ -226,7 +248,7 @@ mod tests {
 
     #[test]
     fn an_empty_index_takes_signups_and_referrals() {
-        let mut index = PositionIndex::build(2, Vec::new());
+        let mut index = PositionIndex::build(2, Vec::<Standing>::new());
         assert!(index.is_empty());
         for i in 0..300u64 {
             let change = index
