@@ -8,21 +8,30 @@
 #   scripts/bench.sh memory_bus fraud   # some of them
 #
 # Sizes: BENCH_MESSAGES, BENCH_ROUNDS and each bench's own variables (see
-# the head of each file under benches/ and BENCHMARKS.md).
+# the head of each file under benches/ and waitlist-benches/benches/, and
+# BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# name and the features it needs
+# name, the package it is in, and the features it needs. The facade
+# (`waitlist`, benches/) holds the memory and algorithm benches; the broker
+# and database ones are in waitlist-benches/, so that the facade's benches
+# compile no broker client.
 ALL=(
-  "memory_bus memory"
-  "positions memory"
-  "fraud memory"
-  "amqp amqp"
-  "kafka kafka"
-  "sqs sqs"
-  "outbox amqp,postgres"
-  "pg_positions postgres"
+  "memory_bus waitlist memory"
+  "positions waitlist memory"
+  "fraud waitlist memory"
+  "amqp waitlist-benches amqp"
+  "kafka waitlist-benches kafka"
+  "sqs waitlist-benches sqs"
+  "outbox waitlist-benches amqp,postgres"
+  "pg_positions waitlist-benches postgres"
 )
+
+# The manifest of a package of the workspace.
+manifest() {
+  if [ "$1" = waitlist ]; then echo Cargo.toml; else echo "$1/Cargo.toml"; fi
+}
 
 selected=("$@")
 wanted() {
@@ -34,7 +43,7 @@ wanted() {
 
 needs_services=0
 for entry in "${ALL[@]}"; do
-  read -r name features <<<"$entry"
+  read -r name _ features <<<"$entry"
   if wanted "$name" && [ "$features" != memory ]; then needs_services=1; fi
 done
 if [ $needs_services = 1 ]; then
@@ -49,15 +58,15 @@ export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 mkdir -p target/bench
 failed=()
 for entry in "${ALL[@]}"; do
-  read -r name features <<<"$entry"
+  read -r name package features <<<"$entry"
   wanted "$name" || continue
-  if ! grep -q "^name = \"$name\"" Cargo.toml; then
-    echo "== $name: no such bench" >&2
+  if ! grep -q "^name = \"$name\"" "$(manifest "$package")"; then
+    echo "== $name: no such bench in $package" >&2
     failed+=("$name")
     continue
   fi
-  echo "== cargo bench --bench $name --features $features"
-  if ! cargo bench --quiet --bench "$name" --features "$features" 2>&1 | tee "target/bench/$name.log"; then
+  echo "== cargo bench -p $package --bench $name --features $features"
+  if ! cargo bench --quiet -p "$package" --bench "$name" --features "$features" 2>&1 | tee "target/bench/$name.log"; then
     failed+=("$name")
   fi
 done

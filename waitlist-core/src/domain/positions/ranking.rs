@@ -16,7 +16,6 @@
 //!    floor), and never above `n`.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use crate::store::Standing;
 
@@ -25,24 +24,6 @@ pub fn score(original_position: u64, verified_referrals: u64, points_per_referra
     let original = i64::try_from(original_position).unwrap_or(i64::MAX);
     let referrals = i64::try_from(verified_referrals).unwrap_or(i64::MAX);
     original.saturating_sub(referrals.saturating_mul(points_per_referral))
-}
-
-/// The total order of the ranking: `(score, original_position, user_id)`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct RankKey {
-    pub(crate) score: i64,
-    pub(crate) original: u64,
-    pub(crate) user_id: Arc<str>,
-}
-
-impl RankKey {
-    pub(crate) fn new(user_id: Arc<str>, original: u64, verified: u64, points: i64) -> Self {
-        Self {
-            score: score(original, verified, points),
-            original,
-            user_id,
-        }
-    }
 }
 
 /// Compares two standings by the ranking order.

@@ -10,13 +10,14 @@
 //!   request counter.
 //! - throughput, end to end: the raw batched loop against the SDK.
 //!
-//! Run: `cargo bench --bench sqs --features sqs` with the emulator up
+//! Run: `cargo bench -p waitlist-benches --bench sqs --features sqs` with the emulator up
 //! (`scripts/services.sh up`); `AWS_ENDPOINT_URL` selects it,
 //! `BENCH_MESSAGES` (default 1,000) and `BENCH_ROUNDS` (3) the size. The
 //! emulator (moto) serves about 100–200 requests per second and slows down
 //! with a queue's backlog, so the sizes are small; the naive loop runs on at
 //! most 200 messages and is scaled to 1,000.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

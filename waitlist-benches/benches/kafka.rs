@@ -21,10 +21,11 @@
 //! does not apply: neither side sets `batch.num.messages`, both batch as the
 //! SDK's defaults do.
 //!
-//! Run: `cargo bench --bench kafka --features kafka` with the broker up
+//! Run: `cargo bench -p waitlist-benches --bench kafka --features kafka` with the broker up
 //! (`scripts/services.sh up`); `KAFKA_BROKERS` selects the broker,
 //! `BENCH_MESSAGES` and `BENCH_ROUNDS` the size.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

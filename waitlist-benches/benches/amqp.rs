@@ -9,10 +9,11 @@
 //!   consumer (prefetch 100) acking each message, the SDK with a consumer
 //!   group of 10 workers (max 100 in flight) decoding each envelope.
 //!
-//! Run: `cargo bench --bench amqp --features amqp` with RabbitMQ up
+//! Run: `cargo bench -p waitlist-benches --bench amqp --features amqp` with RabbitMQ up
 //! (`scripts/services.sh up`); `AMQP_URL` selects the broker,
 //! `BENCH_MESSAGES` and `BENCH_ROUNDS` the size.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! in one window-function statement against the read-sort-write path it
 //! replaced (standings, `rank_all`, `save_positions`), in the same run.
 //!
-//! `cargo bench --bench pg_positions --features postgres` loads 100,000
+//! `cargo bench -p waitlist-benches --bench pg_positions --features postgres` loads 100,000
 //! users (`WAITLIST_BENCH_USERS=1000000` for the size of the targets),
 //! verifies `WAITLIST_BENCH_UPDATES` (1,000) referrals and recalculates in
 //! `BENCH_ROUNDS` (3) rounds; `WAITLIST_BENCH_POINTS` (2) is the campaign's
@@ -12,6 +12,7 @@
 //! on `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and
 //! drops it at the end.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

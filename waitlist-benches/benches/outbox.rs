@@ -11,15 +11,17 @@
 //!
 //! Target: outbox throughput ≥ 0.5 × direct.
 //!
-//! Run: `cargo bench --bench outbox --features amqp,postgres` with RabbitMQ
+//! Run: `cargo bench -p waitlist-benches --bench outbox --features amqp,postgres` with RabbitMQ
 //! and PostgreSQL up (`scripts/services.sh up`; `AMQP_URL`, `DATABASE_URL`).
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{median, runtime, signed_up_messages, sizes, throughput_row, unreachable};
+use waitlist::postgres::sqlx;
 use waitlist::prelude::*;
 use waitlist::{AmqpConfig, AmqpTransport, PgStore};
 
