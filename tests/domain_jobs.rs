@@ -57,10 +57,8 @@ async fn an_earned_reward_is_emailed_with_its_code_exactly_once() {
         reward_id: "early".into(),
         method: None,
     };
-    stack
-        .services
-        .jobs
-        .enqueue_reward_delivery(ACCOUNT, job)
+    let jobs = &stack.services.jobs;
+    jobs.enqueue_reward_delivery(ACCOUNT, job)
         .await
         .expect("enqueued");
     stack.settle().await;
@@ -113,10 +111,8 @@ async fn disposable_email_referral_is_blocked_by_workers_and_fraud_job_and_never
         user_id: "eve".into(),
         referral_id: Some("r-eve".into()),
     };
-    stack
-        .services
-        .jobs
-        .enqueue_fraud_detection(ACCOUNT, job)
+    let jobs = &stack.services.jobs;
+    jobs.enqueue_fraud_detection(ACCOUNT, job)
         .await
         .expect("enqueued");
     stack.assert_blocked_and_uncounted("r-eve", "ann").await;
@@ -155,19 +151,12 @@ async fn duplicate_email_jobs_are_suppressed_within_the_window() {
     job.template_data
         .insert("verify_url".into(), "https://x.test/v?t=<1>".into());
     for _ in 0..3 {
-        stack
-            .services
-            .jobs
-            .enqueue_email(ACCOUNT, job.clone())
+        let jobs = &stack.services.jobs;
+        jobs.enqueue_email(ACCOUNT, job.clone())
             .await
             .expect("enqueued");
     }
-    eventually(
-        "stack.emails_to(\"bob@example.com\").len() == before + 1",
-        WAIT,
-        || async { stack.emails_to("bob@example.com").len() == before + 1 },
-    )
-    .await;
+    stack.wait_for_emails("bob@example.com", before + 1).await;
     stack.settle().await;
     let sent = stack.emails.sent();
     let verification: Vec<_> = sent
@@ -211,10 +200,8 @@ async fn analytics_job_writes_hourly_buckets_and_recomputing_is_idempotent() {
     assert_eq!(first[1].start, t0());
     assert_eq!((first[1].signups, first[1].referrals), (2, 1));
     assert_eq!(first[0].signups + first[2].signups, 0);
-    stack
-        .services
-        .jobs
-        .enqueue_analytics_aggregation(ACCOUNT, job.clone())
+    let jobs = &stack.services.jobs;
+    jobs.enqueue_analytics_aggregation(ACCOUNT, job.clone())
         .await
         .expect("enqueued");
     stack.settle().await;

@@ -3,7 +3,7 @@
 mod domain_support;
 
 use domain_support::{Stack, ACCOUNT, CAMPAIGN, WAIT};
-use waitlist::conformance::{eventually, wait_for};
+use waitlist::conformance::wait_for;
 use waitlist::events::PositionRecalculateJob;
 use waitlist::prelude::*;
 use waitlist::store::Campaign;
@@ -20,34 +20,16 @@ fn campaign() -> Campaign {
 async fn signups_are_ranked_welcomed_and_announce_the_milestone_once() {
     let stack = Stack::start(campaign()).await;
     stack.signup_three().await;
-    eventually("cid ranked 3rd", WAIT, || async {
-        stack.user("cid").await.position == Some(3)
-    })
-    .await;
+    stack.wait_for_position("cid", 3).await;
     assert_eq!(stack.user("ann").await.position, Some(1));
-    eventually(
-        "stack.emails_to(\"cid@example.com\").len() == 1",
-        WAIT,
-        || async { stack.emails_to("cid@example.com").len() == 1 },
-    )
-    .await;
+    stack.wait_for_emails("cid@example.com", 1).await;
     assert!(stack.emails_to("cid@example.com")[0].contains("Welcome"));
-    eventually(
-        "stack.emails_to(\"owner@example.com\").len() == 1",
-        WAIT,
-        || async { stack.emails_to("owner@example.com").len() == 1 },
-    )
-    .await;
+    stack.wait_for_emails("owner@example.com", 1).await;
     // A fourth signup must not announce the 3-participant milestone again.
     stack
         .signup("dan", "dan@example.com", "10.0.0.9", "dev-9")
         .await;
-    eventually(
-        "stack.user(\"dan\").await.position == Some(4)",
-        WAIT,
-        || async { stack.user("dan").await.position == Some(4) },
-    )
-    .await;
+    stack.wait_for_position("dan", 4).await;
     stack.settle().await;
     let owner = stack.emails_to("owner@example.com");
     assert_eq!(owner, vec!["Milestone reached: 3_participants".to_string()]);
@@ -57,27 +39,12 @@ async fn signups_are_ranked_welcomed_and_announce_the_milestone_once() {
 async fn verified_referral_moves_the_referrer_up_and_emails_the_new_position() {
     let stack = Stack::start(campaign()).await;
     stack.signup_three().await;
-    eventually(
-        "stack.user(\"cid\").await.position == Some(3)",
-        WAIT,
-        || async { stack.user("cid").await.position == Some(3) },
-    )
-    .await;
+    stack.wait_for_position("cid", 3).await;
     stack.refer("r1", "cid", "bob").await;
     stack.verify("r1", "cid", "bob").await;
     // cid: 3 − 1 × 2 = 1 ties ann (1); ties go to the earlier signup (ann).
-    eventually(
-        "stack.user(\"cid\").await.verified_referrals == 1",
-        WAIT,
-        || async { stack.user("cid").await.verified_referrals == 1 },
-    )
-    .await;
-    eventually(
-        "stack.user(\"cid\").await.position == Some(2)",
-        WAIT,
-        || async { stack.user("cid").await.position == Some(2) },
-    )
-    .await;
+    stack.wait_for_verified_referrals("cid", 1).await;
+    stack.wait_for_position("cid", 2).await;
     assert_eq!(stack.user("bob").await.position, Some(3));
     assert_eq!(stack.user("ann").await.position, Some(1));
     wait_for("cid told of the move to #2", WAIT, || async {
@@ -104,12 +71,7 @@ async fn a_redelivered_referral_verified_counts_once() {
             .await
             .expect("published");
     }
-    eventually(
-        "stack.user(\"cid\").await.verified_referrals == 1",
-        WAIT,
-        || async { stack.user("cid").await.verified_referrals == 1 },
-    )
-    .await;
+    stack.wait_for_verified_referrals("cid", 1).await;
     stack.settle().await;
     assert_eq!(stack.user("cid").await.verified_referrals, 1);
     assert_eq!(stack.user("cid").await.position, Some(2));
@@ -145,31 +107,19 @@ async fn recalculate_job_is_idempotent_and_applies_new_points() {
     stack.signup_three().await;
     stack.refer("r1", "cid", "bob").await;
     stack.verify("r1", "cid", "bob").await;
-    eventually(
-        "stack.user(\"cid\").await.position == Some(2)",
-        WAIT,
-        || async { stack.user("cid").await.position == Some(2) },
-    )
-    .await;
+    stack.wait_for_position("cid", 2).await;
     // With 5 points per referral cid (3 − 5 = −2) overtakes ann (1).
     let job = PositionRecalculateJob {
         campaign_id: CAMPAIGN.into(),
         points_per_referral: 5,
     };
     for _ in 0..2 {
-        stack
-            .services
-            .jobs
-            .enqueue_position_recalculation(ACCOUNT, job.clone())
+        let jobs = &stack.services.jobs;
+        jobs.enqueue_position_recalculation(ACCOUNT, job.clone())
             .await
             .expect("enqueued");
     }
-    eventually(
-        "stack.user(\"cid\").await.position == Some(1)",
-        WAIT,
-        || async { stack.user("cid").await.position == Some(1) },
-    )
-    .await;
+    stack.wait_for_position("cid", 1).await;
     stack.settle().await;
     let mut got = Vec::new();
     for u in ["ann", "bob", "cid"] {

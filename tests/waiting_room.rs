@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use waitlist::conformance::{wait_until, WAIT};
+use waitlist::conformance::{eventually, wait_until, WAIT};
 use waitlist::events::{
     topics, CheckoutCompleted, CheckoutExpired, CheckoutFailed, CheckoutFailureReason, LeaveReason,
     QueueJoined, QueueLeft, QueueReady, Ticket,
@@ -128,6 +128,15 @@ impl Room {
         self.store.get(session_id).await.expect("session").status
     }
 
+    /// Waits until the sessions in checkout are exactly `sessions`.
+    async fn wait_for_processing(&self, what: &str, sessions: &[&str]) {
+        eventually(what, WAIT, || async {
+            let processing = self.store.processing(EVENT).await;
+            processing.is_ok_and(|p| p.iter().map(String::as_str).eq(sessions.iter().copied()))
+        })
+        .await;
+    }
+
     async fn shutdown(self) {
         self.recorders.shutdown(Duration::from_secs(1)).await;
         self.consumer.shutdown(Duration::from_secs(1)).await;
@@ -229,10 +238,7 @@ async fn flow3_expired_checkout_releases_tickets_and_admits_the_next_user() {
         timestamp: chrono::Utc::now(),
     };
     r.publish(topics::CHECKOUT_EXPIRED, &expired).await;
-    wait_until("u2 admitted", WAIT, || {
-        futures::executor::block_on(r.store.processing(EVENT)) == Ok(vec![second.id.clone()])
-    })
-    .await;
+    r.wait_for_processing("u2 admitted", &[&second.id]).await;
 
     assert_eq!(r.status(&first.id).await, SessionStatus::Expired);
     assert_eq!(r.status(&second.id).await, SessionStatus::Admitted);
@@ -257,10 +263,7 @@ async fn failed_checkout_marks_the_session_failed_and_frees_the_slot() {
         timestamp: chrono::Utc::now(),
     };
     r.publish(topics::CHECKOUT_FAILED, &failed).await;
-    wait_until("slot freed", WAIT, || {
-        futures::executor::block_on(r.store.processing(EVENT)).is_ok_and(|p| p.is_empty())
-    })
-    .await;
+    r.wait_for_processing("slot freed", &[]).await;
     assert_eq!(r.status(&first.id).await, SessionStatus::Failed);
     r.shutdown().await;
 }

@@ -6,6 +6,10 @@
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
 
+mod rounds;
+#[allow(unused_imports)] // only the broker benches compare rounds
+pub(crate) use rounds::Rounds;
+
 /// `name` from the environment as a number, or `default`.
 pub(crate) fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -166,6 +166,30 @@ impl Stack {
             .expect("user exists")
     }
 
+    /// Waits until `user_id` stands at `position`.
+    pub async fn wait_for_position(&self, user_id: &str, position: u64) {
+        let what = format!("{user_id} at position {position}");
+        eventually(&what, WAIT, || async {
+            self.user(user_id).await.position == Some(position)
+        })
+        .await;
+    }
+
+    /// Waits until `user_id` has `n` verified referrals.
+    pub async fn wait_for_verified_referrals(&self, user_id: &str, n: u64) {
+        let what = format!("{user_id} with {n} verified referrals");
+        eventually(&what, WAIT, || async {
+            self.user(user_id).await.verified_referrals == n
+        })
+        .await;
+    }
+
+    /// Waits until `address` has been sent `n` emails.
+    pub async fn wait_for_emails(&self, address: &str, n: usize) {
+        let what = format!("{n} emails to {address}");
+        eventually(&what, WAIT, || async { self.emails_to(address).len() == n }).await;
+    }
+
     pub async fn referral_status(&self, referral_id: &str) -> Option<ReferralStatus> {
         let referral = self.store.referral(CAMPAIGN, referral_id).await;
         referral.ok().flatten().map(|r| r.status)

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    median, runtime, sdk_consume, signed_up_messages, sizes, throughput_row, unreachable,
+    runtime, sdk_consume, signed_up_messages, sizes, throughput_row, unreachable, Rounds,
 };
 use futures::StreamExt;
 use lapin::options::{
@@ -142,54 +142,33 @@ fn main() {
                 .expect("purge");
             let _ = ch.close(200, "purged".into()).await;
         };
-        let (mut pub_raw, mut pub_sdk, mut con_raw, mut con_sdk) = (vec![], vec![], vec![], vec![]);
+        let mut rounds_of = Rounds::of(n);
         for _ in 0..rounds {
             purge().await;
-            pub_raw.push(
-                n as f64
-                    / raw_publish(&raw, &names.exchange, &msgs)
-                        .await
-                        .as_secs_f64(),
-            );
-            con_raw.push(n as f64 / raw_consume(&raw, &names.queue, n).await.as_secs_f64());
+            let publish = raw_publish(&raw, &names.exchange, &msgs).await;
+            let raw_times = (publish, raw_consume(&raw, &names.queue, n).await);
             purge().await;
-            pub_sdk.push(n as f64 / sdk_publish(&t, &msgs).await.as_secs_f64());
-            con_sdk.push(
-                n as f64
-                    / sdk_consume(Arc::new(t.clone()), &topic, group, n)
-                        .await
-                        .as_secs_f64(),
-            );
+            let publish = sdk_publish(&t, &msgs).await;
+            let consume = sdk_consume(Arc::new(t.clone()), &topic, group, n).await;
+            rounds_of.push(raw_times, (publish, consume));
         }
-        let (pr, ps, cr, cs) = (
-            median(pub_raw),
-            median(pub_sdk),
-            median(con_raw),
-            median(con_sdk),
-        );
         println!(
             "amqp: {n} messages of ~{} bytes, {rounds} rounds, medians",
             msgs[0].payload.len()
         );
-        println!(
-            "  publish with confirms  raw lapin {pr:>9.0}/s   waitlist {ps:>9.0}/s   ratio {:.3}",
-            ps / pr
-        );
-        println!(
-            "  consume with acks      raw lapin {cr:>9.0}/s   waitlist {cs:>9.0}/s   ratio {:.3}",
-            cs / cr
-        );
+        let (publish, consume) =
+            rounds_of.report("lapin", "publish with confirms", "consume with acks");
         throughput_row(
             "RabbitMQ publish with confirms (vs raw lapin, pipelined confirms)",
-            ps,
-            pr,
+            publish.sdk,
+            publish.raw,
             "≥ 0.95",
             0.95,
         );
         throughput_row(
             "RabbitMQ consume with acks (vs raw lapin, one consumer)",
-            cs,
-            cr,
+            consume.sdk,
+            consume.raw,
             "keep (≥ 0.95)",
             0.95,
         );

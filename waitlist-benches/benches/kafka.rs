@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    median, runtime, sdk_consume, signed_up_messages, sizes, throughput_row, unreachable,
+    runtime, sdk_consume, signed_up_messages, sizes, throughput_row, unreachable, Rounds,
 };
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -169,7 +169,7 @@ fn main() {
                 .map(|d| d.as_millis())
                 .unwrap_or_default()
         );
-        let (mut pub_raw, mut pub_sdk, mut con_raw, mut con_sdk) = (vec![], vec![], vec![], vec![]);
+        let mut rounds_of = Rounds::of(n);
         let mut size = 0;
         for round in 0..rounds {
             let raw_topic = format!("bench-raw-{run}-{round}");
@@ -179,52 +179,29 @@ fn main() {
                 .expect("create topics");
             let msgs = signed_up_messages(&sdk_topic, n);
             size = msgs[0].payload.len();
-            pub_raw.push(n as f64 / raw_publish(&raw, &raw_topic, &msgs).await.as_secs_f64());
-            con_raw.push(
-                n as f64
-                    / raw_consume(&config, &raw_topic, &format!("bench-raw-{run}-{round}"), n)
-                        .await
-                        .as_secs_f64(),
+            let publish = raw_publish(&raw, &raw_topic, &msgs).await;
+            let raw_times = (
+                publish,
+                raw_consume(&config, &raw_topic, &raw_topic, n).await,
             );
-            pub_sdk.push(n as f64 / sdk_publish(&t, &msgs).await.as_secs_f64());
-            con_sdk.push(
-                n as f64
-                    / sdk_consume(
-                        Arc::new(t.clone()),
-                        &sdk_topic,
-                        &format!("bench-sdk-{run}-{round}"),
-                        n,
-                    )
-                    .await
-                    .as_secs_f64(),
-            );
+            let publish = sdk_publish(&t, &msgs).await;
+            let consume = sdk_consume(Arc::new(t.clone()), &sdk_topic, &sdk_topic, n).await;
+            rounds_of.push(raw_times, (publish, consume));
         }
-        let (pr, ps, cr, cs) = (
-            median(pub_raw),
-            median(pub_sdk),
-            median(con_raw),
-            median(con_sdk),
-        );
         println!("kafka: {n} messages of ~{size} bytes, {rounds} rounds, medians");
-        println!(
-            "  publish (acks=all)     raw rdkafka {pr:>9.0}/s   waitlist {ps:>9.0}/s   ratio {:.3}",
-            ps / pr
-        );
-        println!(
-            "  consume with commits   raw rdkafka {cr:>9.0}/s   waitlist {cs:>9.0}/s   ratio {:.3}",
-            cs / cr
-        );
+        let (publish, consume) =
+            rounds_of.report("rdkafka", "publish (acks=all)", "consume with commits");
         throughput_row(
             "Kafka publish, acks=all (vs raw FutureProducer)",
-            ps,
-            pr,
+            publish.sdk,
+            publish.raw,
             "≥ 0.95",
             0.95,
         );
         throughput_row(
             "Kafka consume, commit after handle (vs raw StreamConsumer + commit)",
-            cs,
-            cr,
+            consume.sdk,
+            consume.raw,
             "≥ 0.95",
             0.95,
         );

@@ -302,14 +302,9 @@ async fn load(store: &PgStore, n: usize, points: i64, rng: &mut Lcg) -> u64 {
         let ids: Vec<String> = (from..to).map(user_id).collect();
         let originals: Vec<i64> = (from..to).map(|i| i as i64 + 1).collect();
         let referrals: Vec<i64> = (from..to).map(|_| rng.referrals()).collect();
-        sqlx::query(&users)
-            .bind(CAMPAIGN)
-            .bind(ids)
-            .bind(originals)
-            .bind(referrals)
-            .execute(store.pool())
-            .await
-            .expect("users");
+        let chunk = sqlx::query(&users).bind(CAMPAIGN).bind(ids);
+        let chunk = chunk.bind(originals).bind(referrals);
+        chunk.execute(store.pool()).await.expect("users");
     }
     let referrals = sqlx::query(&format!(
         "INSERT INTO \"{s}\".referrals

@@ -46,6 +46,28 @@ fn decode(body: Option<&str>) {
     std::hint::black_box(&e);
 }
 
+/// Fails the bench when a batch call refused any of its entries.
+fn all_taken<T: std::fmt::Debug>(failed: &[T], what: &str) {
+    assert!(failed.is_empty(), "refused {what}: {failed:?}");
+}
+
+/// One `ReceiveMessage` of up to `max` messages with their attributes
+/// (long polling for a second).
+async fn receive(
+    raw: &aws_sdk_sqs::Client,
+    url: &str,
+    max: i32,
+) -> aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput {
+    raw.receive_message()
+        .queue_url(url)
+        .max_number_of_messages(max)
+        .wait_time_seconds(1)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive")
+}
+
 /// Naive: one request per operation. Returns the requests made.
 async fn naive(raw: &aws_sdk_sqs::Client, url: &str, msgs: &[Message]) -> u64 {
     let mut requests = 0;
@@ -62,14 +84,7 @@ async fn naive(raw: &aws_sdk_sqs::Client, url: &str, msgs: &[Message]) -> u64 {
     }
     let mut got = 0;
     while got < msgs.len() {
-        let out = raw
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(1)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
+        let out = receive(raw, url, 1).await;
         requests += 1;
         for msg in out.messages() {
             decode(msg.body());
@@ -104,25 +119,12 @@ async fn batched(raw: &aws_sdk_sqs::Client, url: &str, msgs: &[Message]) -> (u64
                     .expect("entry"),
             );
         }
-        let out = req.send().await.expect("send batch");
-        assert!(
-            out.failed().is_empty(),
-            "refused entries: {:?}",
-            out.failed()
-        );
+        all_taken(req.send().await.expect("send batch").failed(), "entries");
         requests += 1;
     }
     let mut got = 0;
     while got < msgs.len() {
-        let out = raw
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .expect("receive");
+        let out = receive(raw, url, 10).await;
         requests += 1;
         if out.messages().is_empty() {
             continue;
@@ -139,12 +141,7 @@ async fn batched(raw: &aws_sdk_sqs::Client, url: &str, msgs: &[Message]) -> (u64
             );
             got += 1;
         }
-        let out = del.send().await.expect("delete batch");
-        assert!(
-            out.failed().is_empty(),
-            "refused deletes: {:?}",
-            out.failed()
-        );
+        all_taken(del.send().await.expect("delete batch").failed(), "deletes");
         requests += 1;
     }
     (requests, started.elapsed())

@@ -52,6 +52,16 @@ async fn races_on_pg_have_one_winner_and_distinct_positions() {
     assert_eq!(all, (1..=20).collect::<Vec<u64>>());
 }
 
+/// How many migrations the ledger of `schema` records.
+async fn recorded_migrations(db: &TestDb, schema: &str) -> usize {
+    let sql = format!("SELECT count(*) FROM \"{schema}\"._migrations");
+    let n: i64 = sqlx::query_scalar(&sql)
+        .fetch_one(db.store.pool())
+        .await
+        .expect("ledger");
+    usize::try_from(n).expect("a count")
+}
+
 #[tokio::test]
 async fn migrations_run_twice_and_are_recorded_once() {
     let Some(db) = TestDb::new("migrations_run_twice").await else {
@@ -61,14 +71,7 @@ async fn migrations_run_twice_and_are_recorded_once() {
     let (a, b) = tokio::join!(db.store.migrate(), db.store.migrate());
     a.expect("concurrent migrate");
     b.expect("concurrent migrate");
-    let recorded: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM \"{}\"._migrations",
-        db.schema
-    ))
-    .fetch_one(db.store.pool())
-    .await
-    .expect("ledger");
-    assert_eq!(recorded, MIGRATIONS.len() as i64);
+    assert_eq!(recorded_migrations(&db, &db.schema).await, MIGRATIONS.len());
 }
 
 #[tokio::test]
@@ -92,14 +95,10 @@ async fn migration_sql_is_what_migrate_applies_and_can_run_twice() {
     assert_eq!(host.store.insert_user(user).await, Ok(1));
     // migrate() after the script: nothing left to apply, nothing fails.
     host.store.migrate().await.expect("migrate after script");
-    let recorded: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM \"{}\"._migrations",
-        host.schema
-    ))
-    .fetch_one(db.store.pool())
-    .await
-    .expect("ledger");
-    assert_eq!(recorded, MIGRATIONS.len() as i64);
+    assert_eq!(
+        recorded_migrations(&db, &host.schema).await,
+        MIGRATIONS.len()
+    );
 }
 
 /// Runs `sql` on the store's pool with the schema as search path.

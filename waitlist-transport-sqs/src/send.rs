@@ -267,7 +267,7 @@ async fn send_to_queue(
     batch: &[Outgoing],
     pending: &[usize],
 ) -> Result<Vec<Refused>> {
-    use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+    use aws_sdk_sqs::types::{MessageAttributeValue as Value, SendMessageBatchRequestEntry};
     let mut req = inner.sqs.send_message_batch().queue_url(url);
     for &i in pending {
         let item = &batch[i];
@@ -277,13 +277,9 @@ async fn send_to_queue(
             .set_message_group_id(item.group_id.clone())
             .set_message_deduplication_id(item.dedup_id.clone())
             .set_delay_seconds(item.delay_secs);
-        for (k, v) in &item.encoded.attributes {
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v)
-                .build()
-                .map_err(Error::rejected)?;
-            e = e.message_attributes(k, value);
+        let string = |v: &str| Value::builder().data_type("String").string_value(v).build();
+        for (k, v) in attributes(item, string)? {
+            e = e.message_attributes(k, v);
         }
         req = req.entries(e.build().map_err(Error::rejected)?);
     }
@@ -291,12 +287,7 @@ async fn send_to_queue(
         .send()
         .await
         .map_err(|e| sdk_error("SendMessageBatch", e))?;
-    Ok(out
-        .failed()
-        .iter()
-        .map(Refused::from)
-        .filter(|r| r.index < batch.len())
-        .collect())
+    Ok(refused(out.failed(), batch.len()))
 }
 
 async fn publish_to_topic(
@@ -305,7 +296,7 @@ async fn publish_to_topic(
     batch: &[Outgoing],
     pending: &[usize],
 ) -> Result<Vec<Refused>> {
-    use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+    use aws_sdk_sns::types::{MessageAttributeValue as Value, PublishBatchRequestEntry};
     let sns = inner.sns()?;
     let mut req = sns.publish_batch().topic_arn(arn);
     for &i in pending {
@@ -315,23 +306,37 @@ async fn publish_to_topic(
             .message(&item.encoded.body)
             .set_message_group_id(item.group_id.clone())
             .set_message_deduplication_id(item.dedup_id.clone());
-        for (k, v) in &item.encoded.attributes {
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v)
-                .build()
-                .map_err(Error::rejected)?;
-            e = e.message_attributes(k, value);
+        let string = |v: &str| Value::builder().data_type("String").string_value(v).build();
+        for (k, v) in attributes(item, string)? {
+            e = e.message_attributes(k, v);
         }
         req = req.publish_batch_request_entries(e.build().map_err(Error::rejected)?);
     }
     let out = req.send().await.map_err(|e| sdk_error("PublishBatch", e))?;
-    Ok(out
-        .failed()
-        .iter()
+    Ok(refused(out.failed(), batch.len()))
+}
+
+/// The item's attributes as string attribute values made by `value`.
+fn attributes<V, B: std::error::Error + Send + Sync + 'static>(
+    item: &Outgoing,
+    value: impl Fn(&str) -> std::result::Result<V, B>,
+) -> Result<Vec<(&str, V)>> {
+    let each = item.encoded.attributes.iter();
+    each.map(|(k, v)| Ok((k.as_str(), value(v).map_err(Error::rejected)?)))
+        .collect()
+}
+
+/// The entries a batch call refused, as [`Refused`] (ids outside the batch
+/// are dropped: they cannot be ours).
+fn refused<'a, F: 'a>(failed: impl IntoIterator<Item = &'a F>, len: usize) -> Vec<Refused>
+where
+    Refused: From<&'a F>,
+{
+    failed
+        .into_iter()
         .map(Refused::from)
-        .filter(|r| r.index < batch.len())
-        .collect())
+        .filter(|r| r.index < len)
+        .collect()
 }
 
 /// Maps an AWS SDK error to the SDK's error by meaning.

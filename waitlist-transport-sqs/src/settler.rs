@@ -175,11 +175,7 @@ async fn flush(
     again: &mpsc::WeakUnboundedSender<Request>,
     retries: u32,
 ) {
-    let result = match op {
-        Op::Delete => delete(sqs, url, &batch).await,
-        Op::Visibility(secs) => change_visibility(sqs, url, &batch, secs).await,
-    };
-    let failed = match result {
+    let failed = match settle_batch(sqs, url, &batch, op).await {
         Ok(failed) => failed,
         Err(e) => {
             let text = e.to_string();
@@ -226,46 +222,48 @@ fn refused(f: &aws_sdk_sqs::types::BatchResultErrorEntry) -> (usize, (String, bo
     (r.index, (r.reason, r.retry))
 }
 
-async fn delete(sqs: &aws_sdk_sqs::Client, url: &str, batch: &[Request]) -> Result<Failed> {
-    use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-    let mut req = sqs.delete_message_batch().queue_url(url);
-    for (i, r) in batch.iter().enumerate() {
-        req = req.entries(
-            DeleteMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(&r.handle)
-                .build()
-                .map_err(Error::rejected)?,
-        );
-    }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| sdk_error("DeleteMessageBatch", e))?;
-    Ok(out.failed().iter().map(refused).collect())
+/// One batch entry per request, its index in `batch` as the entry id.
+fn entries<E, B: std::error::Error + Send + Sync + 'static>(
+    batch: &[Request],
+    entry: impl Fn(String, &str) -> std::result::Result<E, B>,
+) -> Result<Vec<E>> {
+    let each = batch.iter().enumerate();
+    each.map(|(i, r)| entry(i.to_string(), &r.handle).map_err(Error::rejected))
+        .collect()
 }
 
-async fn change_visibility(
+/// Deletes the batch's messages or sets their visibility timeout, as `op`
+/// says, in one batch request.
+async fn settle_batch(
     sqs: &aws_sdk_sqs::Client,
     url: &str,
     batch: &[Request],
-    secs: i32,
+    op: Op,
 ) -> Result<Failed> {
-    use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
-    let mut req = sqs.change_message_visibility_batch().queue_url(url);
-    for (i, r) in batch.iter().enumerate() {
-        req = req.entries(
-            ChangeMessageVisibilityBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(&r.handle)
-                .visibility_timeout(secs)
-                .build()
-                .map_err(Error::rejected)?,
-        );
-    }
-    let out = req
-        .send()
-        .await
-        .map_err(|e| sdk_error("ChangeMessageVisibilityBatch", e))?;
-    Ok(out.failed().iter().map(refused).collect())
+    use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry as Change;
+    use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry as Delete;
+    let failed = match op {
+        Op::Delete => {
+            let entries = entries(batch, |id, h| {
+                Delete::builder().id(id).receipt_handle(h).build()
+            });
+            let req = sqs.delete_message_batch().queue_url(url);
+            let out = req.set_entries(Some(entries?)).send().await;
+            out.map_err(|e| sdk_error("DeleteMessageBatch", e))?.failed
+        }
+        Op::Visibility(secs) => {
+            let entries = entries(batch, |id, h| {
+                Change::builder()
+                    .id(id)
+                    .receipt_handle(h)
+                    .visibility_timeout(secs)
+                    .build()
+            });
+            let req = sqs.change_message_visibility_batch().queue_url(url);
+            let out = req.set_entries(Some(entries?)).send().await;
+            out.map_err(|e| sdk_error("ChangeMessageVisibilityBatch", e))?
+                .failed
+        }
+    };
+    Ok(failed.iter().map(refused).collect())
 }

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::support::{ack, drain_ids, plain_messages, recv, try_recv, Harness, WAIT};
+use super::support::{
+    ack, drain_ids, plain_messages, publish_concurrently, recv, try_recv, Harness, WAIT,
+};
 use crate::{Headers, Message};
 
 /// Id, key, headers and payload arrive as published; attempt is 1.
@@ -46,26 +48,7 @@ pub async fn round_trip_with_key_and_headers(h: &Harness) {
 pub async fn concurrent_publishers_lose_nothing(h: &Harness) {
     let (topic, group) = (h.name("concurrent"), h.name("g"));
     let mut sub = h.subscribe(&topic, &group).await;
-    let mut expected = HashSet::new();
-    let mut tasks = Vec::new();
-    for p in 0..50 {
-        let msgs = plain_messages(&topic, h.count(100), &format!("p{p}"));
-        expected.extend(msgs.iter().map(|m| m.id.clone()));
-        let publisher = Arc::clone(&h.publisher);
-        tasks.push(tokio::spawn(async move {
-            for m in msgs {
-                publisher.publish_one(m).await?;
-            }
-            Ok::<(), crate::Error>(())
-        }));
-    }
-    for t in tasks {
-        match t.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("publish failed: {e}"),
-            Err(e) => panic!("publisher task failed: {e}"),
-        }
-    }
+    let expected = publish_concurrently(&h.publisher, &topic, 50, h.count(100), 1).await;
     let got = drain_ids(&mut sub, expected.len(), WAIT).await;
     assert_eq!(got, expected, "every published message must arrive");
 }
@@ -288,26 +271,7 @@ pub async fn publisher_close_flushes(h: &Harness) {
         Ok(p) => p,
         Err(e) => panic!("creating a publisher: {e}"),
     };
-    let mut expected = HashSet::new();
-    let mut tasks = Vec::new();
-    for t in 0..20 {
-        let msgs = plain_messages(&topic, h.count(500), &format!("t{t}"));
-        expected.extend(msgs.iter().map(|m| m.id.clone()));
-        let p = Arc::clone(&publisher);
-        tasks.push(tokio::spawn(async move {
-            for chunk in msgs.chunks(50) {
-                p.publish(chunk.to_vec()).await?;
-            }
-            Ok::<(), crate::Error>(())
-        }));
-    }
-    for t in tasks {
-        match t.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("publish failed: {e}"),
-            Err(e) => panic!("task failed: {e}"),
-        }
-    }
+    let expected = publish_concurrently(&publisher, &topic, 20, h.count(500), 50).await;
     if let Err(e) = publisher.close().await {
         panic!("close failed: {e}");
     }

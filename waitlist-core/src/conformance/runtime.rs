@@ -66,6 +66,27 @@ fn counting_router(counter: &Arc<AtomicUsize>, pause: Duration, when: When) -> R
     }))
 }
 
+/// Starts a group on fresh names for `what` whose handler counts as
+/// [`counting_router`] does, set up further by `setup`; returns the topic,
+/// the group, the counter and the running group.
+async fn start_counting(
+    h: &Harness,
+    what: &str,
+    (pause, when): (Duration, When),
+    setup: impl FnOnce(ConsumerGroup) -> ConsumerGroup,
+) -> (
+    String,
+    String,
+    Arc<AtomicUsize>,
+    crate::runtime::RunningGroup,
+) {
+    let (topic, group) = (h.name(what), h.name("g"));
+    let count = Arc::new(AtomicUsize::new(0));
+    let router = counting_router(&count, pause, when);
+    let running = start(h, setup(ConsumerGroup::new(&topic, &group, router))).await;
+    (topic, group, count, running)
+}
+
 async fn start(h: &Harness, group: ConsumerGroup) -> crate::runtime::RunningGroup {
     match group.start(Arc::clone(&h.queue)).await {
         Ok(g) => g,
@@ -214,10 +235,8 @@ pub async fn dead_letter_after_max_attempts_then_replay(h: &Harness) {
 /// Bytes that are not an envelope go to the dead-letter queue with the
 /// decoding error; the next message is handled as usual.
 pub async fn malformed_payload_is_dead_lettered_and_consumer_continues(h: &Harness) {
-    let (topic, group) = (h.name("malformed"), h.name("g"));
-    let handled = Arc::new(AtomicUsize::new(0));
-    let router = counting_router(&handled, Duration::ZERO, When::After);
-    let running = start(h, ConsumerGroup::new(&topic, &group, router)).await;
+    let (topic, group, handled, running) =
+        start_counting(h, "malformed", (Duration::ZERO, When::After), |g| g).await;
     let bad = Message::new(&topic, &b"\xff{not json"[..]).with_key("c1");
     let wrong_shape = Message::new(&topic, r#"{"id":"x","type":"conformance.test","account_id":"a","campaign_id":"c","data":{"seq":"NaN"},"timestamp":"2025-01-01T12:00:00Z"}"#).with_key("c1");
     h.publish(vec![
@@ -306,16 +325,9 @@ pub async fn duplicate_ids_run_the_handler_once(h: &Harness) {
 /// Shutdown stops fetching and lets in-flight handlers finish and settle:
 /// nothing is redelivered afterwards.
 pub async fn graceful_shutdown_settles_in_flight_work(h: &Harness) {
-    let (topic, group) = (h.name("shutdown"), h.name("g"));
-    let started = Arc::new(AtomicUsize::new(0));
-    let router = counting_router(&started, Duration::from_millis(500), When::Before);
-    let running = start(
-        h,
-        ConsumerGroup::new(&topic, &group, router)
-            .workers(4)
-            .max_in_flight(4),
-    )
-    .await;
+    let pause = (Duration::from_millis(500), When::Before);
+    let (topic, group, started, running) =
+        start_counting(h, "shutdown", pause, |g| g.workers(4).max_in_flight(4)).await;
     h.publish(
         (0..4)
             .map(|i| test_message(&topic, &format!("k{i}"), i))
@@ -340,10 +352,9 @@ pub async fn graceful_shutdown_settles_in_flight_work(h: &Harness) {
 /// Work still running at the shutdown deadline is abandoned unsettled and
 /// redelivered to the next member.
 pub async fn shutdown_deadline_abandons_work_for_redelivery(h: &Harness) {
-    let (topic, group) = (h.name("deadline"), h.name("g"));
-    let started = Arc::new(AtomicUsize::new(0));
-    let router = counting_router(&started, Duration::from_secs(3600), When::Before);
-    let running = start(h, ConsumerGroup::new(&topic, &group, router).workers(1)).await;
+    let stuck = (Duration::from_secs(3600), When::Before);
+    let (topic, group, started, running) =
+        start_counting(h, "deadline", stuck, |g| g.workers(1)).await;
     let msg = test_message(&topic, "k", 1);
     h.publish(vec![msg.clone()]).await;
     wait_until("handler running", WAIT, || started.load(SeqCst) == 1).await;
@@ -362,16 +373,9 @@ pub async fn shutdown_deadline_abandons_work_for_redelivery(h: &Harness) {
 /// A fast producer and a slow handler: the group never holds more than its
 /// in-flight bound, and every message is handled.
 pub async fn memory_stays_bounded_with_slow_handler(h: &Harness) {
-    let (topic, group) = (h.name("bounded"), h.name("g"));
-    let handled = Arc::new(AtomicUsize::new(0));
-    let router = counting_router(&handled, Duration::from_millis(2), When::After);
-    let running = start(
-        h,
-        ConsumerGroup::new(&topic, &group, router)
-            .workers(2)
-            .max_in_flight(4),
-    )
-    .await;
+    let slow = (Duration::from_millis(2), When::After);
+    let (topic, _, handled, running) =
+        start_counting(h, "bounded", slow, |g| g.workers(2).max_in_flight(4)).await;
     let total = h.count(500) as u64;
     let msgs: Vec<Message> = (0..total)
         .map(|i| test_message(&topic, &format!("k{}", i % 8), i))

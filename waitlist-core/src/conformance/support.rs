@@ -244,6 +244,45 @@ pub(crate) fn test_message(topic: &str, key: &str, seq: u64) -> Message {
     }
 }
 
+/// `tasks` concurrent publishers, each sending `per` plain messages on
+/// `topic` in calls of `chunk` (`publish_one` when 1); returns the ids of
+/// all of them once every task has finished. A failed publish fails the test.
+pub(crate) async fn publish_concurrently(
+    publisher: &Arc<dyn Publisher>,
+    topic: &str,
+    tasks: usize,
+    per: usize,
+    chunk: usize,
+) -> HashSet<String> {
+    let mut expected = HashSet::new();
+    let mut running = Vec::with_capacity(tasks);
+    for t in 0..tasks {
+        let msgs = plain_messages(topic, per, &format!("t{t}"));
+        expected.extend(msgs.iter().map(|m| m.id.clone()));
+        let p = Arc::clone(publisher);
+        running.push(tokio::spawn(async move {
+            if chunk == 1 {
+                for m in msgs {
+                    p.publish_one(m).await?;
+                }
+            } else {
+                for c in msgs.chunks(chunk) {
+                    p.publish(c.to_vec()).await?;
+                }
+            }
+            Ok::<(), crate::Error>(())
+        }));
+    }
+    for t in running {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("publish failed: {e}"),
+            Err(e) => panic!("publisher task failed: {e}"),
+        }
+    }
+    expected
+}
+
 /// `n` plain messages with unique ids on `topic`.
 pub(crate) fn plain_messages(topic: &str, n: usize, tag: &str) -> Vec<Message> {
     (0..n)

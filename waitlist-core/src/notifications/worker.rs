@@ -47,28 +47,18 @@ impl NotificationWorker {
                 event.channel
             )));
         }
-        let notification = match self.notifications.get(&event.notification_id).await {
-            Ok(Some(n)) => n,
-            Ok(None) => {
-                return Err(Outcome::dead_letter(format!(
-                    "notification {} not found",
-                    event.notification_id
-                )))
-            }
-            Err(e) => return Err(Outcome::retry(e)),
+        let found = self.notifications.get(&event.notification_id).await;
+        let Some(notification) = found.map_err(Outcome::retry)? else {
+            let id = &event.notification_id;
+            return Err(Outcome::dead_letter(format!("notification {id} not found")));
         };
         if notification.status == NotificationStatus::Sent {
             return Err(Outcome::skip("notification already sent"));
         }
-        let template = match self.templates.template(&event.template_id).await {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                return Ok(Ending::Failed(format!(
-                    "template {} not found",
-                    event.template_id
-                )))
-            }
-            Err(e) => return Err(Outcome::retry(e)),
+        let found = self.templates.template(&event.template_id).await;
+        let Some(template) = found.map_err(Outcome::retry)? else {
+            let id = &event.template_id;
+            return Ok(Ending::Failed(format!("template {id} not found")));
         };
         let data = serde_json::Value::Object(event.payload.clone());
         let rendered = match self.sender.render(&template, &data) {

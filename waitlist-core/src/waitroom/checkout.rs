@@ -64,6 +64,18 @@ impl WaitroomCheckoutHandler {
     }
 }
 
+impl WaitroomCheckoutHandler {
+    async fn finish(
+        &self,
+        session_id: &str,
+        event_id: &str,
+        status: SessionStatus,
+    ) -> Result<(), WaitroomError> {
+        let finished = self.waitroom.finish_checkout(session_id, event_id, status);
+        finished.await.map(drop)
+    }
+}
+
 #[async_trait]
 impl CheckoutEventHandler for WaitroomCheckoutHandler {
     async fn handle_checkout_completed(
@@ -72,19 +84,15 @@ impl CheckoutEventHandler for WaitroomCheckoutHandler {
     ) -> Result<(), WaitroomError> {
         tracing::info!(session_id = %event.session_id, order_id = %event.order_id,
             user_id = %event.user_id, event_id = %event.event_id, "handling checkout completed");
-        self.waitroom
-            .finish_checkout(&event.session_id, &event.event_id, SessionStatus::Completed)
+        self.finish(&event.session_id, &event.event_id, SessionStatus::Completed)
             .await
-            .map(drop)
     }
 
     async fn handle_checkout_failed(&self, event: CheckoutFailed) -> Result<(), WaitroomError> {
         tracing::info!(session_id = %event.session_id, order_id = %event.order_id,
             reason = ?event.reason, error = %event.error_message, "handling checkout failed");
-        self.waitroom
-            .finish_checkout(&event.session_id, &event.event_id, SessionStatus::Failed)
+        self.finish(&event.session_id, &event.event_id, SessionStatus::Failed)
             .await
-            .map(drop)
     }
 
     async fn handle_checkout_expired(&self, event: CheckoutExpired) -> Result<(), WaitroomError> {
@@ -96,18 +104,16 @@ impl CheckoutEventHandler for WaitroomCheckoutHandler {
             .release(&event.order_id, &event.event_id, &event.tickets)
             .await
             .map_err(|e| WaitroomError::Inventory(e.to_string()))?;
-        self.waitroom
-            .finish_checkout(&event.session_id, &event.event_id, SessionStatus::Expired)
+        self.finish(&event.session_id, &event.event_id, SessionStatus::Expired)
             .await
-            .map(drop)
     }
 }
 
 /// The outcome of a handler result: done, skip a missing session, retry.
-fn outcome(result: Result<(), WaitroomError>, session_id: &str) -> Outcome {
+fn outcome(result: Result<(), WaitroomError>) -> Outcome {
     match result {
         Ok(()) => Outcome::Done,
-        Err(WaitroomError::SessionNotFound(_)) => {
+        Err(WaitroomError::SessionNotFound(session_id)) => {
             tracing::warn!(%session_id, "session not found; skipping");
             Outcome::skip(format!("session {session_id} not found"))
         }
@@ -155,7 +161,18 @@ impl CheckoutConsumer {
         self
     }
 
-    fn group_for<E: FlatEvent>(&self, router: Router) -> ConsumerGroup {
+    /// The group of `E`'s topic, whose handler is `call` on the handler.
+    fn group_for<E, F, Fut>(&self, call: F) -> ConsumerGroup
+    where
+        E: FlatEvent,
+        F: Fn(Arc<dyn CheckoutEventHandler>, E) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), WaitroomError>> + Send + 'static,
+    {
+        let h = Arc::clone(&self.handler);
+        let router = Router::new().on_flat(handler_fn(move |e: E, _| {
+            let handled = call(Arc::clone(&h), e);
+            async move { outcome(handled.await) }
+        }));
         ConsumerGroup::new(E::TYPE, &self.group, router)
             .workers(self.workers)
             .ordering(OrderingGuarantee::PerKey)
@@ -168,34 +185,14 @@ impl CheckoutConsumer {
 
     /// The three consumer groups (completed, failed, expired).
     pub fn groups(&self) -> [ConsumerGroup; 3] {
-        let h = Arc::clone(&self.handler);
-        let completed = Router::new().on_flat(handler_fn(move |e: CheckoutCompleted, _| {
-            let h = Arc::clone(&h);
-            async move {
-                let id = e.session_id.clone();
-                outcome(h.handle_checkout_completed(e).await, &id)
-            }
-        }));
-        let h = Arc::clone(&self.handler);
-        let failed = Router::new().on_flat(handler_fn(move |e: CheckoutFailed, _| {
-            let h = Arc::clone(&h);
-            async move {
-                let id = e.session_id.clone();
-                outcome(h.handle_checkout_failed(e).await, &id)
-            }
-        }));
-        let h = Arc::clone(&self.handler);
-        let expired = Router::new().on_flat(handler_fn(move |e: CheckoutExpired, _| {
-            let h = Arc::clone(&h);
-            async move {
-                let id = e.session_id.clone();
-                outcome(h.handle_checkout_expired(e).await, &id)
-            }
-        }));
         [
-            self.group_for::<CheckoutCompleted>(completed),
-            self.group_for::<CheckoutFailed>(failed),
-            self.group_for::<CheckoutExpired>(expired),
+            self.group_for(|h, e: CheckoutCompleted| async move {
+                h.handle_checkout_completed(e).await
+            }),
+            self.group_for(|h, e: CheckoutFailed| async move { h.handle_checkout_failed(e).await }),
+            self.group_for(
+                |h, e: CheckoutExpired| async move { h.handle_checkout_expired(e).await },
+            ),
         ]
     }
 

@@ -59,41 +59,24 @@ impl FraudService {
 
     /// Records the user's IP and device and checks both for duplicates.
     async fn duplicates(&self, user: &User) -> Result<[CheckResult; 2], DomainError> {
-        let c = &self.config;
-        let ip = self
-            .duplicate(
-                user,
-                SignalKind::Ip,
-                user.signup_ip.as_deref(),
-                (CheckKind::DuplicateIp, c.weights.duplicate_ip),
-                c.max_users_per_ip,
-                "other users on this IP",
-            )
-            .await?;
-        let device = self
-            .duplicate(
-                user,
-                SignalKind::Device,
-                user.device_fingerprint.as_deref(),
-                (CheckKind::DuplicateDevice, c.weights.duplicate_device),
-                c.max_users_per_device,
-                "other users on this device",
-            )
-            .await?;
+        let ip = self.duplicate(user, SignalKind::Ip).await?;
+        let device = self.duplicate(user, SignalKind::Device).await?;
         Ok([ip, device])
     }
 
-    /// Records one of the user's values and checks it for duplicates.
-    async fn duplicate(
-        &self,
-        user: &User,
-        kind: SignalKind,
-        value: Option<&str>,
-        (check, weight): (CheckKind, f64),
-        limit: u64,
-        what: &str,
-    ) -> Result<CheckResult, DomainError> {
-        let value = value.map(str::trim).filter(|v| !v.is_empty());
+    /// Records the user's IP or device (`kind`) and checks it for duplicates.
+    async fn duplicate(&self, user: &User, kind: SignalKind) -> Result<CheckResult, DomainError> {
+        use CheckKind::{DuplicateDevice, DuplicateIp};
+        let (c, w) = (&self.config, &self.config.weights);
+        let (check, weight, limit) = match kind {
+            SignalKind::Device => (DuplicateDevice, w.duplicate_device, c.max_users_per_device),
+            _ => (DuplicateIp, w.duplicate_ip, c.max_users_per_ip),
+        };
+        let (value, what) = match kind {
+            SignalKind::Device => (&user.device_fingerprint, "other users on this device"),
+            _ => (&user.signup_ip, "other users on this IP"),
+        };
+        let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
         let Some(value) = value else {
             return Ok(CheckResult::pass(check, "no value recorded"));
         };
