@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// `user.signed_up`: a user signed up for a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UserSignedUp {
     /// The user who signed up.
     pub user_id: String,
@@ -23,6 +24,7 @@ event_data!(UserSignedUp, "user.signed_up", user = user_id);
 
 /// `user.verified`: a user verified their email address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UserVerified {
     /// The verified user.
     pub user_id: String,
@@ -36,6 +38,7 @@ event_data!(UserVerified, "user.verified", user = user_id);
 
 /// `referral.created`: a referred user signed up through a referrer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReferralCreated {
     /// The referral.
     pub referral_id: String,
@@ -51,6 +54,7 @@ event_data!(ReferralCreated, "referral.created", user = referrer_id);
 
 /// `referral.verified`: a referral was verified; the referrer moves up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReferralVerified {
     /// The referral.
     pub referral_id: String,
@@ -68,6 +72,7 @@ event_data!(ReferralVerified, "referral.verified", user = referrer_id);
 
 /// `reward.earned`: a user earned a reward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RewardEarned {
     /// The user's instance of the reward.
     pub user_reward_id: String,
@@ -83,6 +88,7 @@ event_data!(RewardEarned, "reward.earned", user = user_id);
 
 /// `campaign.milestone_reached`: a campaign reached a milestone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CampaignMilestoneReached {
     /// The campaign.
     pub campaign_id: String,

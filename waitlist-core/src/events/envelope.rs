@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// `Box<serde_json::value::RawValue>` to defer decoding the payload.
 /// Unknown fields of the envelope are ignored when decoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Envelope<D> {
     /// Unique event id (a UUID in the documents); the idempotency key.
     pub id: String,

@@ -12,6 +12,7 @@ use super::EventData;
 
 /// The kind of an [`EmailJob`]; its envelope type is `job.email.<kind>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EmailKind {
     /// Email address verification.
@@ -80,6 +81,7 @@ pub const fn email_job_type(kind: EmailKind) -> &'static str {
 /// One payload type for all five email kinds; [`EventData::event_type`]
 /// returns the envelope type matching [`EmailJob::kind`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EmailJob {
     /// Which email to send (`data.type` on the wire).
     #[serde(rename = "type")]
@@ -143,6 +145,7 @@ impl EventData for EmailJob {
 /// `job.position.recalculate`: recompute a campaign's waitlist positions
 /// (`position = original position - verified referrals × points per referral`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PositionRecalculateJob {
     /// The campaign to recalculate.
     pub campaign_id: String,
@@ -154,6 +157,7 @@ event_data!(PositionRecalculateJob, "job.position.recalculate");
 
 /// How a reward is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RewardDeliveryMethod {
     /// By email, with the reward code.
@@ -164,6 +168,7 @@ pub enum RewardDeliveryMethod {
 
 /// `job.reward.deliver`: deliver an earned reward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RewardDeliverJob {
     /// The user's instance of the reward.
     pub user_reward_id: String,
@@ -182,6 +187,7 @@ event_data!(RewardDeliverJob, "job.reward.deliver", user = user_id);
 
 /// `job.fraud.detect`: run fraud checks on a signup or a referral.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FraudDetectJob {
     /// The campaign.
     pub campaign_id: String,
@@ -196,6 +202,7 @@ event_data!(FraudDetectJob, "job.fraud.detect", user = user_id);
 
 /// The time bucket of an analytics aggregation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     /// One bucket per hour.
@@ -206,6 +213,7 @@ pub enum Granularity {
 
 /// `job.analytics.aggregate`: aggregate a campaign's metrics over a window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AnalyticsAggregateJob {
     /// The campaign.
     pub campaign_id: String,

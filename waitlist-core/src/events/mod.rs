@@ -42,6 +42,8 @@ pub mod examples;
 pub mod groups;
 pub mod jobs;
 pub mod notification;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod topics;
 pub mod waitroom;
 pub mod webhook;

@@ -12,6 +12,7 @@ use super::FlatEvent;
 
 /// The channel a notification is sent over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// Email.
@@ -53,6 +54,7 @@ impl std::fmt::Display for Channel {
 
 /// The priority of a notification (`normal` when absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationPriority {
     /// Low priority.
@@ -68,6 +70,7 @@ pub enum NotificationPriority {
 
 /// A notification to send to one user over one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NotificationEvent {
     /// The stored notification this event sends.
     pub notification_id: String,

@@ -34,6 +34,7 @@ macro_rules! waitroom_event {
 
 /// `QUEUE_JOINED`: a user joined the queue of an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueJoined {
     /// The user's waiting-room session.
     pub session_id: String,
@@ -53,6 +54,7 @@ waitroom_event!(QueueJoined, topics::QUEUE_JOINED);
 
 /// Why a user left the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LeaveReason {
     /// The user left on their own.
@@ -65,6 +67,7 @@ pub enum LeaveReason {
 
 /// `QUEUE_LEFT`: a user left the queue before being admitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueLeft {
     /// The user's waiting-room session.
     pub session_id: String,
@@ -84,6 +87,7 @@ waitroom_event!(QueueLeft, topics::QUEUE_LEFT);
 
 /// `QUEUE_READY`: a user was admitted to checkout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct QueueReady {
     /// The user's waiting-room session.
     pub session_id: String,
@@ -105,6 +109,7 @@ waitroom_event!(QueueReady, topics::QUEUE_READY);
 
 /// A ticket of an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Ticket {
     /// The ticket.
     pub id: String,
@@ -118,6 +123,7 @@ pub struct Ticket {
 
 /// `CHECKOUT_COMPLETED`: a user paid; the processing slot is free.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CheckoutCompleted {
     /// The order.
     pub order_id: String,
@@ -141,6 +147,7 @@ waitroom_event!(CheckoutCompleted, topics::CHECKOUT_COMPLETED);
 
 /// Why a checkout failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CheckoutFailureReason {
     /// The payment was declined or failed.
@@ -153,6 +160,7 @@ pub enum CheckoutFailureReason {
 
 /// `CHECKOUT_FAILED`: a checkout failed; the processing slot is released.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CheckoutFailed {
     /// The order.
     pub order_id: String,
@@ -175,6 +183,7 @@ waitroom_event!(CheckoutFailed, topics::CHECKOUT_FAILED);
 /// `CHECKOUT_EXPIRED`: the checkout window closed unpaid; the tickets go back
 /// to inventory and the next user is admitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CheckoutExpired {
     /// The order.
     pub order_id: String,

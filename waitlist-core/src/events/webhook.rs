@@ -21,6 +21,7 @@ pub type WebhookEvent = Envelope<serde_json::Value>;
 
 /// `user.created`: a user was created (webhook event).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UserCreated {
     /// The new user.
     pub user_id: String,
