@@ -242,6 +242,100 @@ mod fuzz {
             })
     }
 
+    /// A small deterministic generator for the bursts (xorshift64*).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+        fn bytes(&mut self, max: usize) -> Vec<u8> {
+            (0..self.below(max + 1))
+                .map(|_| self.next() as u8)
+                .collect()
+        }
+        fn short(&mut self) -> ShortString {
+            const NAMES: &[&str] = &[
+                KEY_HEADER,
+                headers::CONTENT_TYPE,
+                headers::ATTEMPT,
+                "x-death",
+                "",
+            ];
+            if self.below(2) == 0 {
+                ShortString::from(NAMES[self.below(NAMES.len())])
+            } else {
+                let text = String::from_utf8_lossy(&self.bytes(24)).into_owned();
+                ShortString::try_new(text).unwrap_or_else(|_| ShortString::from("x"))
+            }
+        }
+        /// A random field value of any type, nested up to `depth`.
+        fn value(&mut self, depth: usize) -> AMQPValue {
+            let kinds = if depth == 0 { 15 } else { 17 };
+            match self.below(kinds) {
+                0 => AMQPValue::Boolean(self.below(2) == 0),
+                1 => AMQPValue::ShortShortInt(self.next() as i8),
+                2 => AMQPValue::ShortShortUInt(self.next() as u8),
+                3 => AMQPValue::ShortInt(self.next() as i16),
+                4 => AMQPValue::ShortUInt(self.next() as u16),
+                5 => AMQPValue::LongInt(self.next() as i32),
+                6 => AMQPValue::LongUInt(self.next() as u32),
+                7 => AMQPValue::LongLongInt(self.next() as i64),
+                8 => AMQPValue::Float(f32::from_bits(self.next() as u32)),
+                9 => AMQPValue::Double(f64::from_bits(self.next())),
+                10 => AMQPValue::DecimalValue(DecimalValue {
+                    scale: self.next() as u8,
+                    value: self.next() as u32,
+                }),
+                11 => AMQPValue::ShortString(self.short()),
+                12 => AMQPValue::LongString(LongString::from(self.bytes(48))),
+                13 => AMQPValue::Timestamp(self.next()),
+                14 => AMQPValue::ByteArray(ByteArray::from(self.bytes(16))),
+                15 => AMQPValue::FieldArray(FieldArray::from(
+                    (0..self.below(4))
+                        .map(|_| self.value(depth - 1))
+                        .collect::<Vec<_>>(),
+                )),
+                _ => {
+                    let entries = (0..self.below(4))
+                        .map(|_| (self.short(), self.value(depth - 1)))
+                        .collect();
+                    AMQPValue::FieldTable(table(entries))
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(64))]
+
+        /// 100 deliveries per case: a random header table (every field
+        /// type, nested), id and content type, decoded.
+        #[test]
+        fn delivery_bursts(seed in any::<u64>()) {
+            let mut rng = Rng(seed | 1);
+            for _ in 0..100 {
+                let entries = (0..rng.below(8)).map(|_| (rng.short(), rng.value(2))).collect();
+                let mut props = BasicProperties::default().with_headers(table(entries));
+                if rng.below(2) == 0 {
+                    props = props.with_message_id(rng.short());
+                }
+                if rng.below(2) == 0 {
+                    props = props.with_content_type(rng.short());
+                }
+                let body = rng.bytes(32);
+                let m = message("topic", &props, body.clone());
+                prop_assert_eq!(&m.payload[..], &body[..]);
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(config(1000))]
 

@@ -158,6 +158,50 @@ mod fuzz {
     }
 
     proptest! {
+        #![proptest_config(config(64))]
+
+        /// 100 records per case: random header keys (known names and any
+        /// text without NUL), values (absent, text, any bytes, dates), keys
+        /// and payloads, decoded.
+        #[test]
+        fn record_bursts(seed in any::<u64>()) {
+            const KEYS: &[&str] = &[ID_HEADER, headers::ORIGIN_TOPIC, headers::NOT_BEFORE, headers::ATTEMPT, ""];
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+            };
+            let bytes = |n: u64, next: &mut dyn FnMut() -> u64| -> Vec<u8> {
+                (0..next() % (n + 1)).map(|_| next() as u8).collect()
+            };
+            for _ in 0..100 {
+                let count = next() % 8;
+                let mut hs = Vec::new();
+                for _ in 0..count {
+                    let key = if next() % 2 == 0 {
+                        KEYS[(next() % KEYS.len() as u64) as usize].to_owned()
+                    } else {
+                        String::from_utf8_lossy(&bytes(16, &mut next)).replace('\0', "")
+                    };
+                    let value = match next() % 4 {
+                        0 => None,
+                        1 => Some(b"2025-01-01T12:00:00Z".to_vec()),
+                        _ => Some(bytes(24, &mut next)),
+                    };
+                    hs.push((key, value));
+                }
+                let key = (next() % 2 == 0).then(|| bytes(16, &mut next));
+                let payload = (next() % 4 != 0).then(|| bytes(64, &mut next));
+                let r = record(&hs, key, payload.clone(), next() as i32, next() as i64);
+                let m = message(&r);
+                prop_assert_eq!(&m.payload[..], payload.as_deref().unwrap_or_default());
+            }
+        }
+    }
+
+    proptest! {
         #![proptest_config(config(1000))]
 
         /// Any record decodes: the id is the id header or the record's

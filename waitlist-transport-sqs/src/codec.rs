@@ -401,6 +401,51 @@ mod fuzz {
     }
 
     proptest! {
+        #![proptest_config(config(64))]
+
+        /// 100 receives per case: random attributes (reserved names, packed
+        /// headers as JSON or not, the base64 flag) and bodies, decoded.
+        #[test]
+        fn receive_bursts(seed in any::<u64>()) {
+            const NAMES: &[&str] = &[ID_ATTR, KEY_ATTR, HEADERS_ATTR, ENCODING_ATTR, "waitlist-attempt", ""];
+            const VALUES: &[&str] = &["base64", "", "{}", "{\"a\":\"b\"}", "{\"a\":1}", "[1,2]", "{\"", "null", "QUJD", "QUJD=", "=="];
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+            };
+            let text = |n: u64, next: &mut dyn FnMut() -> u64| -> String {
+                let bytes: Vec<u8> = (0..next() % (n + 1)).map(|_| next() as u8).collect();
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
+            for _ in 0..100 {
+                let mut attrs: Vec<(String, String)> = Vec::new();
+                for _ in 0..next() % 8 {
+                    let name = if next() % 2 == 0 { NAMES[(next() % NAMES.len() as u64) as usize].to_owned() } else { text(12, &mut next) };
+                    let value = if next() % 2 == 0 { VALUES[(next() % VALUES.len() as u64) as usize].to_owned() } else { text(24, &mut next) };
+                    attrs.push((name, value));
+                }
+                let body = match next() % 3 {
+                    0 => base64::engine::general_purpose::STANDARD.encode(text(48, &mut next)),
+                    _ => text(64, &mut next),
+                };
+                let r = Received {
+                    sqs_id: "sqs-id",
+                    body: &body,
+                    attributes: attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                    group_id: None,
+                };
+                match decode("t", &r) {
+                    Ok(m) => prop_assert!(!m.headers.contains_key(ENCODING_ATTR) || r.attributes.contains_key(HEADERS_ATTR)),
+                    Err(e) => prop_assert!(matches!(e, Error::Rejected(_)), "{e:?}"),
+                }
+            }
+        }
+    }
+
+    proptest! {
         #![proptest_config(config(1000))]
 
         /// Any receive decodes or is refused as not base64; no reserved
