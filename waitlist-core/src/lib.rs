@@ -26,6 +26,7 @@ pub mod ops;
 pub mod providers;
 pub mod publish;
 pub mod runtime;
+pub mod secrets;
 #[cfg(feature = "product")]
 pub mod store;
 pub mod sync;

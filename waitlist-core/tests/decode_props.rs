@@ -1,6 +1,9 @@
 //! Decoding untrusted input never panics: arbitrary bytes, arbitrary strings,
 //! arbitrary JSON values and mutated valid events, decoded into the generic
 //! envelopes, every typed envelope and every flat event.
+//!
+//! A fuzz target (see RELIABILITY.md): `PROPTEST_CASES` sets the cases per
+//! property (512 by default); `scripts/fuzz.sh` runs it with millions.
 
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
@@ -314,48 +317,245 @@ fn extreme_timestamps_survive_a_round_trip() {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+/// `default` cases per property, or `PROPTEST_CASES`.
+fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
 
-    #[test]
-    fn arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        decode_everything(&bytes);
+/// The examples of the documents, as served by `waitlist_core::events::examples`.
+fn example_bytes() -> Vec<Vec<u8>> {
+    let mut all: Vec<Vec<u8>> = valid_events()
+        .iter()
+        .map(|e| serde_json::to_vec(e).expect("encodes"))
+        .collect();
+    all.extend(
+        examples::ALL
+            .iter()
+            .map(|(_, json)| json.as_bytes().to_vec()),
+    );
+    all
+}
+
+/// One byte-level edit of an encoded event.
+#[derive(Debug, Clone)]
+enum Edit {
+    /// Overwrite the byte at an index.
+    Set(Index, u8),
+    /// Insert a byte.
+    Insert(Index, u8),
+    /// Remove a byte.
+    Remove(Index),
+    /// Copy a run of the input to another place (repeats keys, nests values).
+    Splice(Index, Index, Index),
+}
+
+fn arb_edit() -> impl Strategy<Value = Edit> {
+    let byte = prop_oneof![any::<u8>(), select(b"{}[]\",:0-9.eE+-tfnu\\ ".to_vec())];
+    prop_oneof![
+        (any::<Index>(), byte.clone()).prop_map(|(i, b)| Edit::Set(i, b)),
+        (any::<Index>(), byte).prop_map(|(i, b)| Edit::Insert(i, b)),
+        any::<Index>().prop_map(Edit::Remove),
+        (any::<Index>(), any::<Index>(), any::<Index>())
+            .prop_map(|(a, b, c)| Edit::Splice(a, b, c)),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
+    let len = bytes.len();
+    match edit {
+        Edit::Set(i, b) if len > 0 => bytes[i.index(len)] = *b,
+        Edit::Insert(i, b) => bytes.insert(i.index(len + 1), *b),
+        Edit::Remove(i) if len > 0 => drop(bytes.remove(i.index(len))),
+        Edit::Splice(from, n, to) if len > 0 => {
+            let start = from.index(len);
+            let run: Vec<u8> = bytes[start..start + n.index(len - start + 1).min(64)].to_vec();
+            let at = to.index(len + 1);
+            bytes.splice(at..at, run);
+        }
+        _ => {}
+    }
+}
+
+/// A small deterministic generator for the mutation bursts (xorshift64*):
+/// one proptest case, many cheap inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Inputs one `mutation_bursts` case decodes.
+pub(crate) const BURST: usize = 100;
+
+/// Decodes `bytes` as the router does: the envelope with its payload
+/// deferred, then the payload as `D`; what decodes must re-encode.
+fn routed<D: Serialize + DeserializeOwned>(bytes: &[u8]) {
+    if let Ok(env) = serde_json::from_slice::<Envelope<Box<RawValue>>>(bytes) {
+        typed::<D>(env.data.get().as_bytes());
+    }
+}
+
+/// The decoder the consumer of each documented example uses.
+fn decoder(name: &str) -> fn(&[u8]) {
+    match name {
+        "USER_SIGNED_UP" => routed::<UserSignedUp>,
+        "USER_VERIFIED" => routed::<UserVerified>,
+        "REFERRAL_CREATED" => routed::<ReferralCreated>,
+        "REFERRAL_VERIFIED" => routed::<ReferralVerified>,
+        "REWARD_EARNED" => routed::<RewardEarned>,
+        "CAMPAIGN_MILESTONE_REACHED" => routed::<CampaignMilestoneReached>,
+        "EMAIL_JOB" => routed::<EmailJob>,
+        "USER_CREATED" => |b| {
+            routed::<UserCreated>(b);
+            typed::<WebhookEvent>(b);
+        },
+        "NOTIFICATION" => typed::<NotificationEvent>,
+        "QUEUE_JOINED" => typed::<QueueJoined>,
+        "QUEUE_LEFT" => typed::<QueueLeft>,
+        "QUEUE_READY" => typed::<QueueReady>,
+        "CHECKOUT_COMPLETED" => typed::<CheckoutCompleted>,
+        "CHECKOUT_FAILED" => typed::<CheckoutFailed>,
+        "CHECKOUT_EXPIRED" => typed::<CheckoutExpired>,
+        _ => decode_everything,
+    }
+}
+
+/// One to three random byte edits, biased towards JSON syntax.
+fn mutate_bytes(bytes: &mut Vec<u8>, rng: &mut Rng) {
+    const JSON: &[u8] = b"{}[]\",:0123456789.eE+-tfnul\\ \x00";
+    for _ in 0..=rng.below(3) {
+        let len = bytes.len();
+        let byte = if rng.below(3) == 0 {
+            rng.next() as u8
+        } else {
+            JSON[rng.below(JSON.len())]
+        };
+        match rng.below(6) {
+            0 if len > 0 => bytes[rng.below(len)] = byte,
+            1 => bytes.insert(rng.below(len + 1), byte),
+            2 if len > 0 => drop(bytes.remove(rng.below(len))),
+            3 if len > 0 => {
+                let start = rng.below(len);
+                let run = bytes[start..(start + 1 + rng.below(32)).min(len)].to_vec();
+                let at = rng.below(len + 1);
+                bytes.splice(at..at, run);
+            }
+            4 => bytes.truncate(rng.below(len + 1)),
+            _ if len > 0 => {
+                // Replace a run with a random JSON value's text.
+                let start = rng.below(len);
+                let end = (start + rng.below(16)).min(len);
+                let value: &[u8] = match rng.below(6) {
+                    0 => b"null",
+                    1 => b"-1e999",
+                    2 => b"18446744073709551616",
+                    3 => b"\"\\ud800\"",
+                    4 => b"[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]",
+                    _ => b"\"+275760-09-13T00:00:00Z\"",
+                };
+                bytes.splice(start..end, value.iter().copied());
+            }
+            _ => bytes.push(byte),
+        }
+    }
+}
+
+/// The properties: `scripts/fuzz.sh` runs `fuzz::` with millions of cases.
+mod fuzz {
+    use super::*;
+
+    proptest! {
+        #![proptest_config(config(64))]
+
+        /// [`BURST`] inputs per case: a documented example mutated step by
+        /// step (restarting from the example every 20 steps), each step
+        /// decoded by that event's consumer path.
+        #[test]
+        fn mutation_bursts(which in any::<Index>(), seed in any::<u64>()) {
+            let (name, json) = examples::ALL[which.index(examples::ALL.len())];
+            let decode = decoder(name);
+            let mut rng = Rng::new(seed);
+            let mut input = Vec::new();
+            for step in 0..BURST {
+                if step % 20 == 0 {
+                    input = json.as_bytes().to_vec();
+                }
+                mutate_bytes(&mut input, &mut rng);
+                decode(&input);
+            }
+        }
     }
 
-    #[test]
-    fn arbitrary_strings(text in any::<String>()) {
-        decode_everything(text.as_bytes());
-    }
+    proptest! {
+        #![proptest_config(config(512))]
 
-    #[test]
-    fn json_like_text(text in r#"[{}\[\]":,0-9a-z_.\- ]{0,200}"#) {
-        decode_everything(text.as_bytes());
-    }
+        #[test]
+        fn byte_mutated_examples(
+            example in select(example_bytes()),
+            edits in prop::collection::vec(arb_edit(), 1..8),
+        ) {
+            let mut bytes = example;
+            for edit in &edits {
+                apply(&mut bytes, edit);
+            }
+            decode_everything(&bytes);
+        }
 
-    #[test]
-    fn arbitrary_json(value in arb_json()) {
-        decode_everything(&serde_json::to_vec(&value).expect("encodes"));
-    }
+        #[test]
+        fn arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            decode_everything(&bytes);
+        }
 
-    #[test]
-    fn arbitrary_envelopes(data in arb_json(), fields in prop::collection::vec(arb_json(), 5)) {
-        let names = ["id", "type", "account_id", "campaign_id", "timestamp"];
-        let mut obj: Map<String, Value> = names.iter().map(|n| (*n).to_owned()).zip(fields).collect();
-        obj.insert("data".to_owned(), data);
-        decode_everything(&serde_json::to_vec(&Value::Object(obj)).expect("encodes"));
-    }
+        #[test]
+        fn arbitrary_strings(text in any::<String>()) {
+            decode_everything(text.as_bytes());
+        }
 
-    #[test]
-    fn mutated_valid_events(
-        event in select(valid_events()),
-        top in any::<Index>(),
-        nested in any::<Index>(),
-        replacement in prop::option::of(arb_json()),
-        cut in any::<Index>(),
-    ) {
-        let bytes = serde_json::to_vec(&mutate(event, top, nested, replacement)).expect("encodes");
-        decode_everything(&bytes);
-        // Truncated input, too.
-        decode_everything(&bytes[..cut.index(bytes.len() + 1)]);
+        #[test]
+        fn json_like_text(text in r#"[{}\[\]":,0-9a-z_.\- ]{0,200}"#) {
+            decode_everything(text.as_bytes());
+        }
+
+        #[test]
+        fn arbitrary_json(value in arb_json()) {
+            decode_everything(&serde_json::to_vec(&value).expect("encodes"));
+        }
+
+        #[test]
+        fn arbitrary_envelopes(data in arb_json(), fields in prop::collection::vec(arb_json(), 5)) {
+            let names = ["id", "type", "account_id", "campaign_id", "timestamp"];
+            let mut obj: Map<String, Value> = names.iter().map(|n| (*n).to_owned()).zip(fields).collect();
+            obj.insert("data".to_owned(), data);
+            decode_everything(&serde_json::to_vec(&Value::Object(obj)).expect("encodes"));
+        }
+
+        #[test]
+        fn mutated_valid_events(
+            event in select(valid_events()),
+            top in any::<Index>(),
+            nested in any::<Index>(),
+            replacement in prop::option::of(arb_json()),
+            cut in any::<Index>(),
+        ) {
+            let bytes = serde_json::to_vec(&mutate(event, top, nested, replacement)).expect("encodes");
+            decode_everything(&bytes);
+            // Truncated input, too.
+            decode_everything(&bytes[..cut.index(bytes.len() + 1)]);
+        }
     }
 }

@@ -153,8 +153,10 @@ impl RedisStore {
     /// [`Error::Config`] for a URL the client does not accept,
     /// [`Error::Unavailable`] when the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
+        // Errors name the server, never its password.
+        let shown = waitlist_core::secrets::redact_url(url);
         let client = redis::Client::open(url)
-            .map_err(|e| Error::Config(Reason::caused_by(format!("redis url {url}"), e)))?;
+            .map_err(|e| Error::Config(Reason::caused_by(format!("redis url {shown}"), e)))?;
         // A few quick attempts per (re)connection: while Redis is down a
         // command fails as unavailable within about a second and a half
         // (the caller retries), and the next command tries again.
@@ -165,7 +167,7 @@ impl RedisStore {
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| core_error(&format!("connecting to redis at {url}"), e))?;
+            .map_err(|e| core_error(&format!("connecting to redis at {shown}"), e))?;
         Ok(Self {
             conn,
             prefix: DEFAULT_PREFIX.to_owned(),

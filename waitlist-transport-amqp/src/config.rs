@@ -57,14 +57,7 @@ impl std::fmt::Debug for AmqpConfig {
 
 /// The URL with its password replaced, for logs.
 pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            let user = creds.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    waitlist_core::secrets::redact_url(url)
 }
 
 impl Default for AmqpConfig {

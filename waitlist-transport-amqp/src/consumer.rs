@@ -314,7 +314,7 @@ impl AmqpSettle {
             exchange: String::new(),
             routing_key: queue,
             payload: copy.payload.clone(),
-            properties: codec::properties(&copy, None),
+            properties: codec::properties(&copy, None)?,
         };
         self.inner.publisher.send_copies(vec![out]).await?;
         self.ack_original().await

@@ -70,7 +70,7 @@ impl DeadLetterQueue for AmqpDeadLetters {
                 exchange: String::new(),
                 routing_key: self.names.queue.clone(),
                 payload: message.payload.clone(),
-                properties: codec::properties(&message, None),
+                properties: codec::properties(&message, None)?,
             };
             self.inner.publisher.send_copies(vec![out]).await?;
             m::request("basic.ack");

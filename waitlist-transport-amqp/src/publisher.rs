@@ -10,6 +10,7 @@ use lapin::{BasicProperties, Channel};
 use tokio::sync::Mutex;
 use waitlist_core::{Error, Result};
 
+use crate::codec;
 use crate::connection::{backoff, unavailable, ConnectionManager};
 use crate::metrics as m;
 use crate::topology;
@@ -136,6 +137,11 @@ impl ConfirmChannel {
     /// As [`send`](Self::send).
     pub(crate) async fn send_copies(&self, batch: Vec<Outgoing>) -> Result<()> {
         let config = self.conn.config();
+        // Names AMQP cannot carry fail the whole batch before any is sent.
+        for o in &batch {
+            codec::short(&o.exchange, "the exchange name")?;
+            codec::short(&o.routing_key, "the routing key")?;
+        }
         let mut pending = batch;
         let mut attempt = 0;
         loop {
@@ -170,11 +176,13 @@ impl ConfirmChannel {
         let mut failed = Vec::new();
         let mut last = Error::Unavailable("not sent".into());
         for (i, o) in batch.iter().enumerate() {
+            let exchange = codec::short(&o.exchange, "the exchange name")?;
+            let routing_key = codec::short(&o.routing_key, "the routing key")?;
             m::request("basic.publish");
             match ch
                 .basic_publish(
-                    o.exchange.as_str().into(),
-                    o.routing_key.as_str().into(),
+                    exchange,
+                    routing_key,
                     options,
                     &o.payload,
                     o.properties.clone(),

@@ -19,6 +19,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 use waitlist_core::Result;
 
+use crate::codec;
 use crate::connection::unavailable;
 use crate::metrics as m;
 
@@ -63,6 +64,7 @@ fn durable() -> QueueDeclareOptions {
 
 /// Declares the topic's fanout exchange.
 pub(crate) async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<()> {
+    let exchange = codec::short(exchange, "the exchange name")?;
     m::request("exchange.declare");
     let options = ExchangeDeclareOptions {
         durable: true,
@@ -70,7 +72,7 @@ pub(crate) async fn declare_exchange(channel: &Channel, exchange: &str) -> Resul
     };
     channel
         .exchange_declare(
-            exchange.into(),
+            exchange,
             ExchangeKind::Fanout,
             options,
             FieldTable::default(),
@@ -85,15 +87,19 @@ pub(crate) async fn declare_group(channel: &Channel, names: &Names) -> Result<()
     for queue in [&names.queue, &names.dead_letters] {
         m::request("queue.declare");
         channel
-            .queue_declare(queue.as_str().into(), durable(), FieldTable::default())
+            .queue_declare(
+                codec::short(queue, "the queue name")?,
+                durable(),
+                FieldTable::default(),
+            )
             .await
             .map_err(unavailable)?;
     }
     m::request("queue.bind");
     channel
         .queue_bind(
-            names.queue.as_str().into(),
-            names.exchange.as_str().into(),
+            codec::short(&names.queue, "the queue name")?,
+            codec::short(&names.exchange, "the exchange name")?,
             "".into(),
             QueueBindOptions::default(),
             FieldTable::default(),
@@ -123,7 +129,7 @@ pub(crate) async fn declare_retry_queue(
     );
     m::request("queue.declare");
     channel
-        .queue_declare(name.as_str().into(), durable(), args)
+        .queue_declare(codec::short(&name, "the queue name")?, durable(), args)
         .await
         .map_err(unavailable)?;
     Ok(name)

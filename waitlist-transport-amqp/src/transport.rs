@@ -107,7 +107,7 @@ impl Publisher for AmqpTransport {
                 exchange,
                 routing_key: String::new(),
                 payload: message.payload.clone(),
-                properties: codec::properties(message, None),
+                properties: codec::properties(message, None)?,
             });
         }
         self.inner.publisher.send(batch).await

@@ -87,3 +87,181 @@ pub(crate) fn message(record: &OwnedMessage) -> Message {
             .unwrap_or_default(),
     }
 }
+
+/// Fuzz target (see RELIABILITY.md): records with arbitrary headers, keys
+/// and payloads decode without a panic, and whatever the SDK produces comes
+/// back. `PROPTEST_CASES` sets the cases per property (1,000 by default);
+/// `scripts/fuzz.sh` runs it with millions.
+///
+/// Header keys here are UTF-8: rdkafka's `Headers::try_get` unwraps the
+/// UTF-8 check of a key, so a record whose header key is not UTF-8 panics
+/// inside rdkafka before this codec sees it (see RELIABILITY.md).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use rdkafka::Timestamp;
+
+    fn config(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default);
+        ProptestConfig::with_cases(cases)
+    }
+
+    fn arb_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(vec![
+                ID_HEADER, headers::ORIGIN_TOPIC, headers::NOT_BEFORE, headers::ATTEMPT,
+                headers::CONTENT_TYPE, "",
+            ]).prop_map(str::to_owned),
+            2 => "[^\\x00]{0,30}",
+        ]
+    }
+
+    fn arb_value() -> impl Strategy<Value = Option<Vec<u8>>> {
+        prop::option::weighted(
+            0.9,
+            prop_oneof![
+                ".{0,30}".prop_map(String::into_bytes),
+                prop::collection::vec(any::<u8>(), 0..30),
+                Just(b"2025-01-01T12:00:00Z".to_vec()),
+                Just(b"+262143-12-31T23:59:59Z".to_vec()),
+            ],
+        )
+    }
+
+    fn record(
+        headers: &[(String, Option<Vec<u8>>)],
+        key: Option<Vec<u8>>,
+        payload: Option<Vec<u8>>,
+        partition: i32,
+        offset: i64,
+    ) -> OwnedMessage {
+        let mut h = OwnedHeaders::new();
+        for (k, v) in headers {
+            h = h.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
+        }
+        OwnedMessage::new(
+            payload,
+            key,
+            "topic".to_owned(),
+            Timestamp::NotAvailable,
+            partition,
+            offset,
+            (!headers.is_empty()).then_some(h),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(config(64))]
+
+        /// 100 records per case: random header keys (known names and any
+        /// text without NUL), values (absent, text, any bytes, dates), keys
+        /// and payloads, decoded.
+        #[test]
+        fn record_bursts(seed in any::<u64>()) {
+            const KEYS: &[&str] = &[ID_HEADER, headers::ORIGIN_TOPIC, headers::NOT_BEFORE, headers::ATTEMPT, ""];
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+            };
+            let bytes = |n: u64, next: &mut dyn FnMut() -> u64| -> Vec<u8> {
+                (0..next() % (n + 1)).map(|_| next() as u8).collect()
+            };
+            for _ in 0..100 {
+                let count = next() % 8;
+                let mut hs = Vec::new();
+                for _ in 0..count {
+                    let key = if next() % 2 == 0 {
+                        KEYS[(next() % KEYS.len() as u64) as usize].to_owned()
+                    } else {
+                        String::from_utf8_lossy(&bytes(16, &mut next)).replace('\0', "")
+                    };
+                    let value = match next() % 4 {
+                        0 => None,
+                        1 => Some(b"2025-01-01T12:00:00Z".to_vec()),
+                        _ => Some(bytes(24, &mut next)),
+                    };
+                    hs.push((key, value));
+                }
+                let key = (next() % 2 == 0).then(|| bytes(16, &mut next));
+                let payload = (next() % 4 != 0).then(|| bytes(64, &mut next));
+                let r = record(&hs, key, payload.clone(), next() as i32, next() as i64);
+                let m = message(&r);
+                prop_assert_eq!(&m.payload[..], payload.as_deref().unwrap_or_default());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Any record decodes: the id is the id header or the record's
+        /// coordinates, and every header with a value comes back as text.
+        #[test]
+        fn arbitrary_records_decode(
+            headers in prop::collection::vec((arb_key(), arb_value()), 0..12),
+            key in prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+            payload in prop::option::of(prop::collection::vec(any::<u8>(), 0..128)),
+            partition in any::<i32>(),
+            offset in any::<i64>(),
+        ) {
+            let r = record(&headers, key.clone(), payload.clone(), partition, offset);
+            let m = message(&r);
+            prop_assert_eq!(&m.payload[..], payload.as_deref().unwrap_or_default());
+            prop_assert_eq!(m.key.is_some(), key.is_some());
+            let has_id = headers.iter().any(|(k, v)| k == ID_HEADER && v.is_some());
+            if !has_id {
+                prop_assert_eq!(m.id, format!("topic-{partition}-{offset}"));
+            }
+            for (k, v) in &headers {
+                if k != ID_HEADER && v.is_some() {
+                    prop_assert!(m.headers.contains_key(k.as_str()), "{k:?}");
+                }
+            }
+        }
+
+        /// What the SDK produces decodes to the same id, key, headers and payload.
+        #[test]
+        fn produced_messages_round_trip(
+            id in ".{0,40}",
+            key in prop::option::of(".{0,40}"),
+            hs in prop::collection::btree_map("[^\\x00]{1,20}", ".{0,40}", 0..8),
+            payload in prop::collection::vec(any::<u8>(), 0..128),
+        ) {
+            let mut m = Message::new("topic", payload.clone()).with_id(id);
+            m.key = key;
+            m.headers = hs;
+            m.headers.remove(ID_HEADER);
+            let retried = m.headers.contains_key(headers::NOT_BEFORE)
+                && m.headers.contains_key(headers::ORIGIN_TOPIC);
+            let h = kafka_headers(&m, None);
+            let r = OwnedMessage::new(
+                Some(payload),
+                m.key.clone().map(String::into_bytes),
+                "topic".to_owned(),
+                Timestamp::NotAvailable,
+                0,
+                0,
+                Some(h),
+            );
+            let back = message(&r);
+            prop_assert_eq!(&back.id, &m.id);
+            prop_assert_eq!(&back.key, &m.key);
+            prop_assert_eq!(&back.headers, &m.headers);
+            prop_assert_eq!(&back.payload, &m.payload);
+            if !retried {
+                prop_assert_eq!(back.topic.as_str(), "topic");
+            }
+            prop_assert!(record_size(&m) >= m.size());
+        }
+    }
+}

@@ -11,7 +11,11 @@ pub const KAFKA_BROKERS_ENV: &str = "KAFKA_BROKERS";
 pub const DEFAULT_BROKERS: &str = "localhost:9092";
 
 /// Settings of a [`KafkaTransport`](crate::KafkaTransport).
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output shows the native properties with the values of
+/// secret ones (passwords, keys, tokens, JAAS and OAuth configurations)
+/// replaced by `***`; see [`is_secret_property`].
+#[derive(Clone)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`.
     pub brokers: String,
@@ -36,6 +40,62 @@ pub struct KafkaConfig {
     /// Largest payload accepted from a publisher (retry, dead-letter and
     /// replay copies of delivered messages are not held to it).
     pub max_payload: usize,
+}
+
+/// Whether the value of the librdkafka property `name` is a secret that
+/// must not appear in logs: passwords (`sasl.password`,
+/// `ssl.key.password`, `ssl.keystore.password`), private keys
+/// (`ssl.key.pem`), secrets and tokens (`sasl.oauthbearer.client.secret`,
+/// `sasl.oauthbearer.config`) and JAAS configurations.
+pub fn is_secret_property(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "key.pem",
+        "jaas",
+        "oauthbearer.config",
+        "credential",
+    ]
+    .iter()
+    .any(|part| name.contains(part))
+}
+
+/// A property map for `Debug` output, secret values redacted.
+struct Redacted<'a>(&'a BTreeMap<String, String>);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if is_secret_property(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("properties", &Redacted(&self.properties))
+            .field("producer_properties", &Redacted(&self.producer_properties))
+            .field("consumer_properties", &Redacted(&self.consumer_properties))
+            .field("create_topics", &self.create_topics)
+            .field("partitions", &self.partitions)
+            .field("replication", &self.replication)
+            .field("commit_interval", &self.commit_interval)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("join_timeout", &self.join_timeout)
+            .field("max_payload", &self.max_payload)
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -174,6 +234,31 @@ mod tests {
         assert_eq!(p.get("acks"), Some("all"));
         assert_eq!(p.get("enable.idempotence"), Some("true"));
         assert_eq!(p.get("partitioner"), Some("murmur2_random"));
+    }
+
+    #[test]
+    fn debug_output_hides_secret_properties() {
+        let mut c = KafkaConfig::new("b:9092")
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.username", "alice")
+            .set("sasl.password", "pw-one-1")
+            .set("ssl.key.password", "pw-two-2")
+            .set("ssl.key.pem", "-----BEGIN PRIVATE KEY-----pem-3")
+            .set("sasl.oauthbearer.client.secret", "oauth-4")
+            .set("sasl.oauthbearer.config", "principal=p token-5");
+        c.producer_properties
+            .insert("SSL.KEYSTORE.PASSWORD".into(), "pw-six-6".into());
+        c.consumer_properties
+            .insert("sasl.jaas.config".into(), "jaas-7".into());
+        let shown = format!("{c:?} {c:#?}");
+        for secret in [
+            "pw-one-1", "pw-two-2", "pem-3", "oauth-4", "token-5", "pw-six-6", "jaas-7",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        for visible in ["SASL_SSL", "alice", "b:9092", "sasl.password"] {
+            assert!(shown.contains(visible), "{visible} missing from {shown}");
+        }
     }
 
     #[test]

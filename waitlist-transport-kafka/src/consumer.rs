@@ -124,10 +124,15 @@ pub(crate) fn create(
     Ok(consumer)
 }
 
+/// When a retried record is due, from its [`headers::NOT_BEFORE`] header (a
+/// record header: any date a producer wrote, so the wait is capped at a
+/// year rather than overflowing the clock).
 fn not_before(message: &waitlist_core::Message) -> Option<Instant> {
+    const LONGEST: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
     let at: DateTime<Utc> = message.headers.get(headers::NOT_BEFORE)?.parse().ok()?;
     let wait = (at - Utc::now()).to_std().ok()?;
-    Some(Instant::now() + wait)
+    let now = Instant::now();
+    now.checked_add(wait.min(LONGEST))
 }
 
 fn pending(record: &OwnedMessage) -> (Pending, Option<Instant>) {
@@ -394,5 +399,25 @@ impl Drop for KafkaSettle {
             drop(t);
             self.shared.available.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_not_before_header_far_in_the_future_is_capped() {
+        let far = waitlist_core::Message::new("t", "{}")
+            .with_header(headers::NOT_BEFORE, "9999-12-31T23:59:59Z");
+        let due = not_before(&far).expect("a due time");
+        let year = std::time::Duration::from_secs(365 * 24 * 3600);
+        assert!(due <= Instant::now() + year, "capped at a year");
+        let past = waitlist_core::Message::new("t", "{}")
+            .with_header(headers::NOT_BEFORE, "2000-01-01T00:00:00Z");
+        assert_eq!(not_before(&past), None);
+        let garbage =
+            waitlist_core::Message::new("t", "{}").with_header(headers::NOT_BEFORE, "soon");
+        assert_eq!(not_before(&garbage), None);
     }
 }

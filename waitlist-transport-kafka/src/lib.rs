@@ -45,6 +45,6 @@ pub mod topics;
 mod tracker;
 mod transport;
 
-pub use config::{KafkaConfig, DEFAULT_BROKERS, KAFKA_BROKERS_ENV};
+pub use config::{is_secret_property, KafkaConfig, DEFAULT_BROKERS, KAFKA_BROKERS_ENV};
 pub use producer::TopicCreator;
 pub use transport::KafkaTransport;

@@ -352,3 +352,186 @@ mod tests {
         }
     }
 }
+
+/// Fuzz target (see RELIABILITY.md): receives with arbitrary bodies and
+/// attributes decode or fail with a clear error, never a panic, and any
+/// message encodes within SQS's rules or is refused. `PROPTEST_CASES` sets
+/// the cases per property (1,000 by default); `scripts/fuzz.sh` runs it
+/// with millions.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config(default: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default);
+        ProptestConfig::with_cases(cases)
+    }
+
+    fn arb_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(vec![ID_ATTR, KEY_ATTR, HEADERS_ATTR, ENCODING_ATTR,
+                "waitlist-attempt", "waitlist-not-before", ""]).prop_map(str::to_owned),
+            2 => ".{0,20}",
+            1 => "[A-Za-z0-9_.-]{250,260}",
+        ]
+    }
+
+    fn arb_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("base64".to_owned()),
+            ".{0,30}",
+            // Packed headers: objects of strings, other JSON, broken JSON.
+            prop::collection::btree_map(".{0,10}", ".{0,10}", 0..5)
+                .prop_map(|m| serde_json::to_string(&m).unwrap_or_default()),
+            r#"[{}\[\]":,0-9a-z ]{0,40}"#,
+        ]
+    }
+
+    fn arb_body() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,100}",
+            prop::collection::vec(any::<u8>(), 0..80)
+                .prop_map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+            "[A-Za-z0-9+/=]{0,60}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(64))]
+
+        /// 100 receives per case: random attributes (reserved names, packed
+        /// headers as JSON or not, the base64 flag) and bodies, decoded.
+        #[test]
+        fn receive_bursts(seed in any::<u64>()) {
+            const NAMES: &[&str] = &[ID_ATTR, KEY_ATTR, HEADERS_ATTR, ENCODING_ATTR, "waitlist-attempt", ""];
+            const VALUES: &[&str] = &["base64", "", "{}", "{\"a\":\"b\"}", "{\"a\":1}", "[1,2]", "{\"", "null", "QUJD", "QUJD=", "=="];
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+            };
+            let text = |n: u64, next: &mut dyn FnMut() -> u64| -> String {
+                let bytes: Vec<u8> = (0..next() % (n + 1)).map(|_| next() as u8).collect();
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
+            for _ in 0..100 {
+                let mut attrs: Vec<(String, String)> = Vec::new();
+                for _ in 0..next() % 8 {
+                    let name = if next() % 2 == 0 { NAMES[(next() % NAMES.len() as u64) as usize].to_owned() } else { text(12, &mut next) };
+                    let value = if next() % 2 == 0 { VALUES[(next() % VALUES.len() as u64) as usize].to_owned() } else { text(24, &mut next) };
+                    attrs.push((name, value));
+                }
+                let body = match next() % 3 {
+                    0 => base64::engine::general_purpose::STANDARD.encode(text(48, &mut next)),
+                    _ => text(64, &mut next),
+                };
+                let r = Received {
+                    sqs_id: "sqs-id",
+                    body: &body,
+                    attributes: attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                    group_id: None,
+                };
+                match decode("t", &r) {
+                    Ok(m) => prop_assert!(!m.headers.contains_key(ENCODING_ATTR) || r.attributes.contains_key(HEADERS_ATTR)),
+                    Err(e) => prop_assert!(matches!(e, Error::Rejected(_)), "{e:?}"),
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Any receive decodes or is refused as not base64; no reserved
+        /// attribute leaks into the headers.
+        #[test]
+        fn arbitrary_receives_decode(
+            attrs in prop::collection::vec((arb_name(), arb_value()), 0..12),
+            body in arb_body(),
+            group in prop::option::of(".{0,20}"),
+        ) {
+            let r = Received {
+                sqs_id: "sqs-id",
+                body: &body,
+                attributes: attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                group_id: group.as_deref(),
+            };
+            match decode("t", &r) {
+                Ok(m) => {
+                    // A reserved name is a header only when packed headers carry it.
+                    let packed: serde_json::Map<String, serde_json::Value> = r
+                        .attributes
+                        .get(HEADERS_ATTR)
+                        .and_then(|p| serde_json::from_str(p).ok())
+                        .unwrap_or_default();
+                    for name in [ID_ATTR, KEY_ATTR, ENCODING_ATTR, HEADERS_ATTR] {
+                        if let Some(v) = m.headers.get(name) {
+                            prop_assert_eq!(packed.get(name).and_then(|p| p.as_str()), Some(v.as_str()), "{} leaked", name);
+                        }
+                    }
+                    for (k, v) in &r.attributes {
+                        if ![ID_ATTR, KEY_ATTR, ENCODING_ATTR, HEADERS_ATTR].contains(k) {
+                            prop_assert_eq!(m.headers.get(*k).map(String::as_str), Some(*v));
+                        }
+                    }
+                    if r.attributes.get(ENCODING_ATTR) != Some(&"base64") {
+                        prop_assert_eq!(&m.payload[..], body.as_bytes());
+                    }
+                }
+                Err(e) => {
+                    prop_assert_eq!(r.attributes.get(ENCODING_ATTR), Some(&"base64"));
+                    prop_assert!(matches!(e, Error::Rejected(_)), "{e:?}");
+                }
+            }
+        }
+
+        /// Any message encodes within ten attributes and the size limit, or
+        /// is refused with a reason; what encodes decodes to the same message.
+        #[test]
+        fn arbitrary_messages_encode(
+            id in ".{0,40}",
+            key in prop::option::of(".{0,30}"),
+            hs in prop::collection::btree_map(arb_name(), ".{0,30}", 0..16),
+            payload in prop::collection::vec(any::<u8>(), 0..200),
+            limit in prop_oneof![Just(1usize << 20), 0usize..600],
+        ) {
+            let mut m = Message::new("t", payload).with_id(id);
+            m.key = key;
+            m.headers = hs;
+            match encode(&m, &Headers::new(), limit) {
+                Ok(e) => {
+                    prop_assert!(e.attributes.len() <= MAX_ATTRIBUTES);
+                    prop_assert!(e.size <= limit);
+                    prop_assert!(text_ok(&e.body));
+                    let back = decode("t", &Received {
+                        sqs_id: "sqs-id",
+                        body: &e.body,
+                        attributes: e.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                        group_id: None,
+                    });
+                    let back = back.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(&back.payload, &m.payload);
+                    let mut expected = m.headers.clone();
+                    for reserved in [ID_ATTR, KEY_ATTR, HEADERS_ATTR, ENCODING_ATTR] {
+                        expected.remove(reserved);
+                    }
+                    let mut got = back.headers.clone();
+                    for reserved in [ID_ATTR, KEY_ATTR, HEADERS_ATTR, ENCODING_ATTR] {
+                        got.remove(reserved);
+                    }
+                    prop_assert_eq!(got, expected);
+                    if !m.id.is_empty() && attribute_value_ok(&m.id) {
+                        prop_assert_eq!(&back.id, &m.id);
+                    }
+                }
+                Err(e) => prop_assert!(matches!(e, Error::TooLarge { .. } | Error::Rejected(_)), "{e:?}"),
+            }
+        }
+    }
+}

@@ -50,7 +50,7 @@ pub use service::{
     publish_webhook_event, WebhookConfig, WebhookService, WEBHOOK_DELIVERIES, WEBHOOK_SENDERS,
 };
 #[cfg(feature = "webhooks")]
-pub use ssrf::{is_public, SsrfError, UrlGuard};
+pub use ssrf::{is_public, HostResolver, ResolveFuture, SsrfError, UrlGuard};
 #[cfg(feature = "webhooks")]
 pub use subscription::{
     MemorySubscriptionStore, SubscriptionStore, WebhookStoreError, WebhookSubscription,

@@ -29,7 +29,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -47,6 +48,11 @@ pub const HEADER_SIGNATURE: &str = "webhook-signature";
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 const SECRET_PREFIX: &str = "whsec_";
+/// Base64 of secrets: padded or not.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 const VERSION: &str = "v1";
 
 /// Why a secret could not be read or a signature not verified.
@@ -88,12 +94,14 @@ impl fmt::Debug for WebhookSecret {
 
 impl WebhookSecret {
     /// Reads `whsec_<base64>`; a value without the prefix is read as base64.
+    /// The `=` padding may be left out, as other Standard Webhooks
+    /// implementations accept.
     ///
     /// # Errors
     /// [`SignatureError::InvalidSecret`] when it is not base64 or is empty.
     pub fn parse(secret: &str) -> Result<Self, SignatureError> {
         let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
-        let key = STANDARD
+        let key = SECRET_BASE64
             .decode(encoded.trim())
             .map_err(|e| SignatureError::InvalidSecret(e.to_string()))?;
         Self::from_bytes(key)
@@ -345,7 +353,10 @@ mod tests {
     #[test]
     fn secrets_round_trip_and_reject_garbage() {
         let s = WebhookSecret::generate();
-        assert_eq!(WebhookSecret::parse(&s.to_whsec()), Ok(s));
+        assert_eq!(WebhookSecret::parse(&s.to_whsec()), Ok(s.clone()));
+        let unpadded = s.to_whsec().trim_end_matches('=').to_owned();
+        assert_ne!(unpadded, s.to_whsec(), "32 bytes of base64 end in padding");
+        assert_eq!(WebhookSecret::parse(&unpadded), Ok(s));
         assert!(WebhookSecret::parse("whsec_%%%").is_err());
         assert!(WebhookSecret::parse("whsec_").is_err());
         assert!(!format!("{:?}", secret()).contains("MfKQ"));
