@@ -5,6 +5,10 @@
 //! A fuzz target (see RELIABILITY.md): `PROPTEST_CASES` sets the cases per
 //! property (512 by default); `scripts/fuzz.sh` runs it with millions.
 
+#[path = "fuzz_support/mod.rs"]
+mod fuzz_support;
+
+use fuzz_support::{config, Rng};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use serde::de::DeserializeOwned;
@@ -317,15 +321,6 @@ fn extreme_timestamps_survive_a_round_trip() {
     }
 }
 
-/// `default` cases per property, or `PROPTEST_CASES`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
-}
-
 /// The examples of the documents, as served by `waitlist_core::events::examples`.
 fn example_bytes() -> Vec<Vec<u8>> {
     let mut all: Vec<Vec<u8>> = valid_events()
@@ -377,25 +372,6 @@ fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
             bytes.splice(at..at, run);
         }
         _ => {}
-    }
-}
-
-/// A small deterministic generator for the mutation bursts (xorshift64*):
-/// one proptest case, many cheap inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
     }
 }
 

@@ -7,22 +7,17 @@
 //! A fuzz target (see RELIABILITY.md): `PROPTEST_CASES` sets the cases per
 //! property (1,000 by default); `scripts/fuzz.sh` runs it with millions.
 
+#[path = "fuzz_support/mod.rs"]
+mod fuzz_support;
+
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use fuzz_support::{config, Rng};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use waitlist_core::waitroom::{CheckoutTokenSigner, TokenError};
 use waitlist_core::webhooks::{SignatureError, WebhookSecret, WebhookVerifier};
-
-/// `default` cases per property, or `PROPTEST_CASES`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
-}
 
 const NOW: i64 = 1_700_000_000;
 
@@ -138,25 +133,6 @@ fn arb_token_json() -> impl Strategy<Value = String> {
 
 fn valid_token() -> String {
     signer().issue("session-1", "user-1", "concert", now()).0
-}
-
-/// A small deterministic generator for the mutation bursts (xorshift64*):
-/// one proptest case, many cheap inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Inputs one burst case verifies.

@@ -7,20 +7,15 @@
 //! `scripts/fuzz.sh` runs it with millions.
 #![cfg(feature = "webhooks")]
 
+#[path = "fuzz_support/mod.rs"]
+mod fuzz_support;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use fuzz_support::config;
 use proptest::prelude::*;
 use proptest::sample::select;
 use waitlist_core::webhooks::{is_public, SsrfError, UrlGuard};
-
-/// `default` cases per property, or `PROPTEST_CASES`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig::with_cases(cases)
-}
 
 /// IPv4 addresses, biased towards the edges of the ranges the guard knows.
 fn arb_v4() -> impl Strategy<Value = Ipv4Addr> {

@@ -152,16 +152,9 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use crate::fuzz_support::{config, Rng};
     use lapin::types::{ByteArray, DecimalValue, FieldArray};
     use proptest::prelude::*;
-
-    fn config(default: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default);
-        ProptestConfig::with_cases(cases)
-    }
 
     fn arb_short() -> impl Strategy<Value = ShortString> {
         prop_oneof![
@@ -242,24 +235,13 @@ mod fuzz {
             })
     }
 
-    /// A small deterministic generator for the bursts (xorshift64*).
-    struct Rng(u64);
+    /// Header names and values for the bursts, from the shared generator.
+    trait Fields {
+        fn short(&mut self) -> ShortString;
+        fn value(&mut self, depth: usize) -> AMQPValue;
+    }
 
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-        fn bytes(&mut self, max: usize) -> Vec<u8> {
-            (0..self.below(max + 1))
-                .map(|_| self.next() as u8)
-                .collect()
-        }
+    impl Fields for Rng {
         fn short(&mut self) -> ShortString {
             const NAMES: &[&str] = &[
                 KEY_HEADER,
@@ -319,7 +301,7 @@ mod fuzz {
         /// type, nested), id and content type, decoded.
         #[test]
         fn delivery_bursts(seed in any::<u64>()) {
-            let mut rng = Rng(seed | 1);
+            let mut rng = Rng::new(seed);
             for _ in 0..100 {
                 let entries = (0..rng.below(8)).map(|_| (rng.short(), rng.value(2))).collect();
                 let mut props = BasicProperties::default().with_headers(table(entries));

@@ -48,3 +48,8 @@ mod transport;
 pub use config::{AmqpConfig, AMQP_URL_ENV, DEFAULT_AMQP_URL};
 pub use lapin::ConnectionProperties;
 pub use transport::AmqpTransport;
+
+/// The fuzz targets' shared helpers (waitlist-core's, by path).
+#[cfg(test)]
+#[path = "../../waitlist-core/tests/fuzz_support/mod.rs"]
+mod fuzz_support;

@@ -99,16 +99,9 @@ pub(crate) fn message(record: &OwnedMessage) -> Message {
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use crate::fuzz_support::config;
     use proptest::prelude::*;
     use rdkafka::Timestamp;
-
-    fn config(default: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default);
-        ProptestConfig::with_cases(cases)
-    }
 
     fn arb_key() -> impl Strategy<Value = String> {
         prop_oneof![

@@ -48,3 +48,8 @@ mod transport;
 pub use config::{is_secret_property, KafkaConfig, DEFAULT_BROKERS, KAFKA_BROKERS_ENV};
 pub use producer::TopicCreator;
 pub use transport::KafkaTransport;
+
+/// The fuzz targets' shared helpers (waitlist-core's, by path).
+#[cfg(test)]
+#[path = "../../waitlist-core/tests/fuzz_support/mod.rs"]
+mod fuzz_support;

@@ -361,15 +361,8 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use crate::fuzz_support::config;
     use proptest::prelude::*;
-
-    fn config(default: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default);
-        ProptestConfig::with_cases(cases)
-    }
 
     fn arb_name() -> impl Strategy<Value = String> {
         prop_oneof![

@@ -66,3 +66,8 @@ mod transport;
 
 pub use config::{QueueKind, SqsConfig, FIFO_ENV, PREFIX_ENV};
 pub use transport::SqsTransport;
+
+/// The fuzz targets' shared helpers (waitlist-core's, by path).
+#[cfg(test)]
+#[path = "../../waitlist-core/tests/fuzz_support/mod.rs"]
+mod fuzz_support;
