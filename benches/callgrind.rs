@@ -109,10 +109,12 @@ fn instructions(side: &str, n: usize) -> u64 {
         "waitlist-callgrind-{side}-{n}-{}.out",
         std::process::id()
     ));
+    // The function itself, not its async blocks (`…::{{closure}}`): a
+    // nested match would toggle collection off again.
     let function = if side == "sdk" {
-        "*measured_sdk*"
+        "callgrind::measured_sdk"
     } else {
-        "*measured_channel*"
+        "callgrind::measured_channel"
     };
     let out = Command::new("valgrind")
         .arg("--tool=callgrind")

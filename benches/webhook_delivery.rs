@@ -156,6 +156,10 @@ async fn sdk(urls: &[String], secret: &WebhookSecret) -> Sdk {
     }
     let config = WebhookConfig {
         guard: UrlGuard::new().allow_net("127.0.0.1/32").expect("valid"),
+        endpoint_concurrency: env_usize(
+            "BENCH_WEBHOOK_ENDPOINT_CONCURRENCY",
+            WebhookConfig::default().endpoint_concurrency,
+        ),
         ..WebhookConfig::default()
     };
     let log = Arc::new(MemoryDeliveryLog::new());
