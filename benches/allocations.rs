@@ -49,7 +49,10 @@ async fn sdk_round(msgs: &[Message]) -> Count {
     let n = msgs.len();
     let bus = MemoryBus::new();
     let (group, finished) = counting_group(topics::DOMAIN_EVENTS, groups::EMAIL_WORKERS, n);
-    let group = group.start(std::sync::Arc::new(bus.clone())).await.expect("start");
+    let group = group
+        .start(std::sync::Arc::new(bus.clone()))
+        .await
+        .expect("start");
     let batches: Vec<Vec<Message>> = msgs.chunks(100).map(<[Message]>::to_vec).collect();
     let publisher = bus.clone();
     let region = Region::new(GLOBAL);

@@ -135,7 +135,10 @@ fn instructions(side: &str, n: usize) -> u64 {
     let text = std::fs::read_to_string(&out_file).expect("callgrind output");
     let _ = std::fs::remove_file(&out_file);
     text.lines()
-        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .expect("a summary line in the callgrind output")
@@ -188,7 +191,8 @@ fn main() {
         SDK_REFERENCE * 1.1
     );
     Row {
-        what: "memory bus hot path, instructions per delivered message (callgrind; vs mpsc + decode)",
+        what:
+            "memory bus hot path, instructions per delivered message (callgrind; vs mpsc + decode)",
         sdk: format!("{sdk:.0}"),
         baseline: format!("{raw:.0}"),
         ratio: Some(sdk / raw),

@@ -310,7 +310,10 @@ fn main() {
     let sdk = run_child("sdk", n);
     let raw = run_child("channel", n);
     println!("memory_load: {n} events, handler decodes and spins {ns} ns, 10 workers");
-    for (name, r) in [("waitlist memory bus", &sdk), ("bounded mpsc channel", &raw)] {
+    for (name, r) in [
+        ("waitlist memory bus", &sdk),
+        ("bounded mpsc channel", &raw),
+    ] {
         println!(
             "  {name:<22} {}; held at most {} messages; {:.0} events/s",
             r.describe(),

@@ -35,9 +35,9 @@ use tokio::sync::Notify;
 use waitlist::events::{topics, Envelope, WebhookEvent};
 use waitlist::prelude::*;
 use waitlist::webhooks::{
-    publish_webhook_event, signature_header, MemoryDeliveryLog, MemorySubscriptionStore,
-    UrlGuard, WebhookConfig, WebhookSecret, WebhookService, WebhookSubscription, WebhookVerifier,
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    publish_webhook_event, signature_header, MemoryDeliveryLog, MemorySubscriptionStore, UrlGuard,
+    WebhookConfig, WebhookSecret, WebhookService, WebhookSubscription, WebhookVerifier, HEADER_ID,
+    HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 
 /// What the endpoints received.
@@ -104,7 +104,12 @@ async fn endpoint(e: Endpoint) -> String {
 }
 
 /// `fast` endpoints answering at once and `slow` ones after 2 s.
-async fn endpoints(received: &Arc<Received>, fast: usize, slow: usize, record: bool) -> Vec<String> {
+async fn endpoints(
+    received: &Arc<Received>,
+    fast: usize,
+    slow: usize,
+    record: bool,
+) -> Vec<String> {
     let mut urls = Vec::new();
     for index in 0..fast + slow {
         let delay = if index < fast {
@@ -234,7 +239,8 @@ async fn raw_throughput(events: usize) -> f64 {
                     let e = event(i / 4);
                     let body = serde_json::to_vec(&e).expect("encode");
                     let ts = chrono::Utc::now().timestamp();
-                    let signature = signature_header(std::slice::from_ref(&secret), &e.id, ts, &body);
+                    let signature =
+                        signature_header(std::slice::from_ref(&secret), &e.id, ts, &body);
                     let response = client
                         .post(&urls[i % 4])
                         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -367,8 +373,14 @@ fn main() {
     };
     let (alone, beside) = (med(alone), med(beside));
     println!("webhook_delivery: {events} events × 4 endpoints, {rounds} rounds, medians");
-    println!("  waitlist webhook service (10 delivery workers): {:>10}", per_second(sdk_rate));
-    println!("  raw reqwest, same signing, 10 tasks:            {:>10}", per_second(raw_rate));
+    println!(
+        "  waitlist webhook service (10 delivery workers): {:>10}",
+        per_second(sdk_rate)
+    );
+    println!(
+        "  raw reqwest, same signing, 10 tasks:            {:>10}",
+        per_second(raw_rate)
+    );
     println!(
         "  p99 of 4 fast endpoints at {rate} events/s for {seconds} s: {} alone, {} beside a 2 s endpoint",
         ms(alone),
