@@ -7,6 +7,8 @@
 #   scripts/bench.sh                 # every bench
 #   scripts/bench.sh memory_bus fraud   # some of them
 #
+# The callgrind bench needs valgrind (`apt-get install valgrind`).
+#
 # Sizes: BENCH_MESSAGES, BENCH_ROUNDS and each bench's own variables (see
 # the head of each file under benches/ and waitlist-benches/benches/, and
 # BENCHMARKS.md).
@@ -19,6 +21,10 @@ cd "$(dirname "$0")/.."
 # compile no broker client.
 ALL=(
   "memory_bus waitlist memory"
+  "allocations waitlist memory"
+  "callgrind waitlist memory"
+  "memory_load waitlist memory"
+  "webhook_delivery waitlist memory,webhooks"
   "positions waitlist memory"
   "fraud waitlist memory"
   "amqp waitlist-benches amqp"
@@ -44,7 +50,11 @@ wanted() {
 needs_services=0
 for entry in "${ALL[@]}"; do
   read -r name _ features <<<"$entry"
-  if wanted "$name" && [ "$features" != memory ]; then needs_services=1; fi
+  wanted "$name" || continue
+  # Only the broker and database benches need the local services.
+  case ",$features," in
+    *,amqp,* | *,kafka,* | *,sqs,* | *,postgres,* | *,redis,*) needs_services=1 ;;
+  esac
 done
 if [ $needs_services = 1 ]; then
   scripts/services.sh up

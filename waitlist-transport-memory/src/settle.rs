@@ -27,9 +27,11 @@ impl MemorySettle {
     }
 
     fn take(&mut self) -> Result<Entry> {
-        self.entry.take().ok_or(waitlist_core::Error::Rejected(
-            "delivery already settled".into(),
-        ))
+        // The error is built only when it happens (an eager `ok_or` made
+        // one, with its allocation, on every settle).
+        self.entry
+            .take()
+            .ok_or_else(|| waitlist_core::Error::Rejected("delivery already settled".into()))
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::layer::{CatchPanic, Deduplicate, Layer, PayloadLimit, Timeout, Timing};
+use super::layer::{Deduplicate, Guard, Layer, PayloadLimit};
 use super::observer::Observer;
 use super::worker::Processor;
 use super::{IdempotencyStore, PerKeyScheduler, RetryPolicy, Router};
@@ -120,12 +120,17 @@ impl ConsumerGroup {
         self
     }
 
-    /// The chain around the router: the runtime's layers, then the group's.
-    fn chain(&mut self, transport_max: usize, observer: &Arc<Observer>) -> Vec<Arc<dyn Layer>> {
+    /// The payload limit (checked before the chain) and the chain around the
+    /// router: the runtime's layers, then the group's.
+    fn chain(
+        &mut self,
+        transport_max: usize,
+        observer: &Arc<Observer>,
+    ) -> (PayloadLimit, Vec<Arc<dyn Layer>>) {
         let limit = self
             .max_payload
             .map_or(transport_max, |m| m.min(transport_max));
-        let mut chain: Vec<Arc<dyn Layer>> = vec![Arc::new(PayloadLimit(limit))];
+        let mut chain: Vec<Arc<dyn Layer>> = Vec::new();
         if let Some(store) = self.idempotency.take() {
             let lease = self.handler_timeout.unwrap_or(Duration::from_secs(300)) * 2;
             let in_progress = self.retry.base_delay(1);
@@ -136,13 +141,12 @@ impl ConsumerGroup {
                 in_progress,
             )));
         }
-        chain.push(Arc::new(CatchPanic(Arc::clone(observer))));
-        if let Some(limit) = self.handler_timeout {
-            chain.push(Arc::new(Timeout(limit)));
-        }
-        chain.push(Arc::new(Timing(Arc::clone(observer))));
+        chain.push(Arc::new(Guard {
+            observer: Arc::clone(observer),
+            timeout: self.handler_timeout,
+        }));
         chain.append(&mut self.layers);
-        chain
+        (PayloadLimit(limit), chain)
     }
 
     /// The group's name.
@@ -168,13 +172,14 @@ impl ConsumerGroup {
         let options = SubscribeOptions::new(self.ordering, max_in_flight);
         let subscription = queue.subscribe(&self.topic, &self.group, options).await?;
         let observer = Arc::new(Observer::new(&self.group, self.router.labels().iter()));
-        let layers = self.chain(caps.max_payload, &observer);
+        let (payload_limit, layers) = self.chain(caps.max_payload, &observer);
         let (stop_tx, stop_rx) = watch::channel(None);
         let processor = Arc::new(Processor {
             topic: Arc::from(self.topic.as_str()),
             group: Arc::from(self.group.as_str()),
             router: self.router,
             retry: self.retry,
+            payload_limit,
             layers,
             observer: Arc::clone(&observer),
             settle_failures: std::sync::atomic::AtomicU32::new(0),

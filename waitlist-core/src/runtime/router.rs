@@ -148,8 +148,18 @@ pub enum UnknownTypePolicy {
 
 type BoxFut<'a> = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
+/// `future` in `span`; as it is when the span is disabled (no subscriber
+/// wants it), saving a second box per delivery.
+fn instrumented<'a>(future: BoxFut<'a>, span: tracing::Span) -> BoxFut<'a> {
+    if span.is_disabled() {
+        future
+    } else {
+        Box::pin(future.instrument(span))
+    }
+}
+
 trait EnvelopeRoute: Send + Sync {
-    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context) -> BoxFut<'a>;
+    fn call<'a>(&'a self, env: Envelope<&RawValue>, ctx: &'a Context) -> BoxFut<'a>;
 }
 
 trait FlatRoute: Send + Sync {
@@ -158,7 +168,7 @@ trait FlatRoute: Send + Sync {
 
 /// Decodes the deferred `data` of `env` into `D`, or the dead-letter outcome.
 fn decode_data<D: serde::de::DeserializeOwned>(
-    env: Envelope<Box<RawValue>>,
+    env: Envelope<&RawValue>,
 ) -> Result<Envelope<D>, Outcome> {
     match serde_json::from_str(env.data.get()) {
         Ok(data) => Ok(Envelope {
@@ -181,11 +191,11 @@ struct TypedEnvelopeRoute<D, H> {
 }
 
 impl<D: EventData, H: Handler<Envelope<D>>> EnvelopeRoute for TypedEnvelopeRoute<D, H> {
-    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context) -> BoxFut<'a> {
+    fn call<'a>(&'a self, env: Envelope<&RawValue>, ctx: &'a Context) -> BoxFut<'a> {
         match decode_data::<D>(env) {
             Ok(event) => {
                 let span = event.span();
-                Box::pin(self.handler.handle(event, ctx).instrument(span))
+                instrumented(self.handler.handle(event, ctx), span)
             }
             Err(outcome) => Box::pin(async move { outcome }),
         }
@@ -195,11 +205,11 @@ impl<D: EventData, H: Handler<Envelope<D>>> EnvelopeRoute for TypedEnvelopeRoute
 struct FallbackRoute<H>(H);
 
 impl<H: Handler<Envelope<serde_json::Value>>> EnvelopeRoute for FallbackRoute<H> {
-    fn call<'a>(&'a self, env: Envelope<Box<RawValue>>, ctx: &'a Context) -> BoxFut<'a> {
+    fn call<'a>(&'a self, env: Envelope<&RawValue>, ctx: &'a Context) -> BoxFut<'a> {
         match decode_data::<serde_json::Value>(env) {
             Ok(event) => {
                 let span = tracing::info_span!("waitlist.event", campaign_id = %event.campaign_id);
-                Box::pin(self.0.handle(event, ctx).instrument(span))
+                instrumented(self.0.handle(event, ctx), span)
             }
             Err(outcome) => Box::pin(async move { outcome }),
         }
@@ -216,7 +226,7 @@ impl<E: FlatEvent, H: Handler<E>> FlatRoute for TypedFlatRoute<E, H> {
         match serde_json::from_slice::<E>(payload) {
             Ok(event) => {
                 let span = event.span();
-                Box::pin(self.handler.handle(event, ctx).instrument(span))
+                instrumented(self.handler.handle(event, ctx), span)
             }
             Err(e) => {
                 let reason = format!("malformed {} payload: {e}", E::TYPE);
@@ -365,7 +375,9 @@ impl Router {
                 return self.unrouted(ty.clone());
             }
         }
-        let env: Envelope<Box<RawValue>> = match serde_json::from_slice(&message.payload) {
+        // `data` stays a slice of the payload until its route decodes it (no
+        // copy of the raw JSON).
+        let env: Envelope<&RawValue> = match serde_json::from_slice(&message.payload) {
             Ok(env) => env,
             Err(e) => {
                 let hint = message

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{field, Instrument};
 
-use super::layer::{Layer, Next};
+use super::layer::{Layer, Next, PayloadLimit};
 use super::observer::{Counted, Observer};
 use super::router::NO_HANDLER;
 use super::settle::{settle, settle_failure_pause, Settlement};
@@ -21,6 +21,9 @@ pub(crate) struct Processor {
     pub(crate) group: Arc<str>,
     pub(crate) router: Router,
     pub(crate) retry: RetryPolicy,
+    /// Checked first, before the chain: an oversized payload is
+    /// dead-lettered before anything decodes it.
+    pub(crate) payload_limit: PayloadLimit,
     /// The chain around the router, outermost first.
     pub(crate) layers: Vec<Arc<dyn Layer>>,
     pub(crate) observer: Arc<Observer>,
@@ -55,7 +58,10 @@ impl Processor {
             event_type,
         };
         async {
-            let outcome = Next::new(&self.layers, &self.router).run(&ctx).await;
+            let outcome = match self.payload_limit.check(&ctx) {
+                Some(outcome) => outcome,
+                None => Next::new(&self.layers, &self.router).run(&ctx).await,
+            };
             self.finish(delivery, &ctx, outcome).await;
         }
         .instrument(span)

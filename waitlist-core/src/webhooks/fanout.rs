@@ -17,6 +17,27 @@ pub(crate) struct FanOutHandler {
     pub(crate) subscriptions: Arc<dyn SubscriptionStore>,
     pub(crate) publisher: EventPublisher,
     pub(crate) deliveries_topic: String,
+    /// Lanes per endpoint ([`WebhookConfig::endpoint_concurrency`]; 0: the
+    /// key is the subscription id).
+    ///
+    /// [`WebhookConfig::endpoint_concurrency`]: super::WebhookConfig::endpoint_concurrency
+    pub(crate) lanes: usize,
+}
+
+/// The message key of `delivery`: `<subscription id>/<lane>`, the lane a
+/// stable hash (FNV-1a) of the delivery id modulo `lanes`, so that one
+/// endpoint's deliveries spread over at most `lanes` keys.
+pub(crate) fn lane_key(delivery: &WebhookDelivery, lanes: usize) -> Option<String> {
+    if lanes == 0 {
+        return None;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in delivery.delivery_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let lane = h % lanes as u64;
+    Some(format!("{}/{lane}", delivery.subscription_id))
 }
 
 #[async_trait]
@@ -33,7 +54,12 @@ impl Handler<WebhookEvent> for FanOutHandler {
         {
             let delivery = WebhookDelivery::new(event.clone(), &sub.id);
             match Message::from_flat(self.deliveries_topic.as_str(), &delivery) {
-                Ok(m) => messages.push(m),
+                Ok(mut m) => {
+                    if let Some(key) = lane_key(&delivery, self.lanes) {
+                        m.key = Some(key);
+                    }
+                    messages.push(m);
+                }
                 Err(e) => return Outcome::dead_letter(format!("cannot encode a delivery: {e}")),
             }
         }
@@ -50,5 +76,37 @@ impl Handler<WebhookEvent> for FanOutHandler {
             }
             Err(e) => Outcome::retry(format!("enqueueing deliveries: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Envelope;
+
+    fn delivery(event: &str, sub: &str) -> WebhookDelivery {
+        let event = Envelope {
+            id: event.into(),
+            event_type: "user.created".into(),
+            account_id: "a".into(),
+            campaign_id: "c".into(),
+            data: serde_json::json!({}),
+            timestamp: chrono::Utc::now(),
+        };
+        WebhookDelivery::new(event, sub)
+    }
+
+    #[test]
+    fn deliveries_spread_over_the_lanes_of_their_subscription() {
+        let keys: std::collections::BTreeSet<String> = (0..200)
+            .filter_map(|i| lane_key(&delivery(&format!("evt-{i}"), "sub-1"), 4))
+            .collect();
+        let expected: std::collections::BTreeSet<String> =
+            (0..4).map(|l| format!("sub-1/{l}")).collect();
+        assert_eq!(keys, expected);
+        let d = delivery("evt-1", "sub-1");
+        assert_eq!(lane_key(&d, 4), lane_key(&d, 4), "stable");
+        assert_eq!(lane_key(&d, 1).as_deref(), Some("sub-1/0"));
+        assert_eq!(lane_key(&d, 0), None);
     }
 }

@@ -7,8 +7,10 @@
 //!   into one [`WebhookDelivery`] per matching subscription on
 //!   `webhook-deliveries`; the `webhook-senders` group POSTs each one,
 //!   signed, and retries it by the [`WebhookRetry`] schedule through the
-//!   transport's delayed redelivery, so one slow or failing endpoint never
-//!   delays the others. 410 Gone disables the endpoint; so do
+//!   transport's delayed redelivery, so one failing endpoint never delays
+//!   the others; deliveries are keyed by subscription lane and handled in
+//!   per-key order, so one slow endpoint holds at most
+//!   [`WebhookConfig::endpoint_concurrency`] workers. 410 Gone disables the endpoint; so do
 //!   [`WebhookConfig::disable_after_failures`] failed attempts in a row.
 //!   Every attempt is recorded in a [`DeliveryLog`]; URLs reaching private
 //!   networks are refused by the [`UrlGuard`].

@@ -33,6 +33,19 @@ pub struct WebhookConfig {
     pub deliveries_group: String,
     /// Workers of the delivery group: concurrent HTTP attempts (10).
     pub delivery_workers: usize,
+    /// Most attempts in flight to one endpoint at once (4; 0: no limit).
+    ///
+    /// Deliveries of a subscription are spread over this many lanes (the
+    /// message key `<subscription id>/<lane>`, the lane a hash of the
+    /// delivery id) and the delivery group runs in per-key order, so an
+    /// endpoint that answers slowly holds at most this many of the
+    /// [`delivery_workers`](Self::delivery_workers) while its other
+    /// deliveries wait in the transport, not in a worker: keep it well below
+    /// `delivery_workers`. Within a lane deliveries go out in order, and a
+    /// delivery waiting for its retry holds its lane (the endpoint's other
+    /// lanes go on). With 0 the delivery group is unordered and a slow
+    /// endpoint can occupy every worker.
+    pub endpoint_concurrency: usize,
     /// Time an endpoint has to answer with a 2xx (15 s).
     pub timeout: Duration,
     /// Retry schedule (8 attempts, exponential from 5 s, jitter, Retry-After).
@@ -56,6 +69,7 @@ impl Default for WebhookConfig {
             deliveries_topic: WEBHOOK_DELIVERIES.to_owned(),
             deliveries_group: WEBHOOK_SENDERS.to_owned(),
             delivery_workers: 10,
+            endpoint_concurrency: 4,
             timeout: Duration::from_secs(15),
             retry: WebhookRetry::default(),
             disable_after_failures: 20,
@@ -126,6 +140,7 @@ impl WebhookService {
             subscriptions: Arc::clone(&self.subscriptions),
             publisher: self.publisher.clone(),
             deliveries_topic: c.deliveries_topic.clone(),
+            lanes: c.endpoint_concurrency,
         });
         ConsumerGroup::new(&c.events_topic, &c.events_group, router)
             .workers(c.workers)
@@ -133,7 +148,9 @@ impl WebhookService {
     }
 
     /// The delivery group: one HTTP attempt per delivery, retried with the
-    /// schedule through the transport's delayed redelivery.
+    /// schedule through the transport's delayed redelivery; in per-key order
+    /// (at most [`WebhookConfig::endpoint_concurrency`] attempts per
+    /// endpoint) unless that is 0.
     pub fn delivery_group(&self) -> ConsumerGroup {
         let c = &self.config;
         let handler = DeliveryHandler {
@@ -148,6 +165,11 @@ impl WebhookService {
             .workers(c.delivery_workers)
             .retry(c.retry.policy.clone())
             .idempotency(Arc::new(MemoryIdempotencyStore::new()), c.dedupe_ttl)
+            .ordering(if c.endpoint_concurrency > 0 {
+                OrderingGuarantee::PerKey
+            } else {
+                OrderingGuarantee::None
+            })
     }
 
     /// Starts both groups on `queue`: the delivery group first, so that
