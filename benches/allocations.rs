@@ -15,14 +15,15 @@
 //! override the defaults of 20 000 events and 5 rounds).
 
 mod common;
+#[path = "common/flows.rs"]
+mod flows;
 
 use std::alloc::System;
-use std::time::Duration;
+use std::cell::{Cell, OnceCell};
 
 use bytes::Bytes;
-use common::{counting_group, full_run, median, runtime, signed_up_messages, sizes, Row};
+use common::{full_run, median, runtime, signed_up_messages, sizes, Row};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
 
 #[global_allocator]
@@ -47,52 +48,20 @@ impl Count {
 
 async fn sdk_round(msgs: &[Message]) -> Count {
     let n = msgs.len();
-    let bus = MemoryBus::new();
-    let (group, finished) = counting_group(topics::DOMAIN_EVENTS, groups::EMAIL_WORKERS, n);
-    let group = group
-        .start(std::sync::Arc::new(bus.clone()))
-        .await
-        .expect("start");
     let batches: Vec<Vec<Message>> = msgs.chunks(100).map(<[Message]>::to_vec).collect();
-    let publisher = bus.clone();
-    let region = Region::new(GLOBAL);
-    let producer = tokio::spawn(async move {
-        for b in batches {
-            publisher.publish(b).await.expect("publish");
-        }
-    });
-    finished.notified().await;
-    let count = Count::of(&region, n);
-    producer.await.expect("producer");
-    group.shutdown(Duration::from_secs(5)).await;
-    count
+    let (region, count) = (OnceCell::new(), Cell::new(None));
+    let ready = || drop(region.set(Region::new(GLOBAL)));
+    let mark = || count.set(region.get().map(|r| Count::of(r, n)));
+    flows::sdk_flow(&MemoryBus::new(), batches, ready, mark).await;
+    count.get().expect("counted")
 }
 
 async fn channel_round(payloads: &[Bytes]) -> Count {
     let n = payloads.len();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(10_000);
     let payloads = payloads.to_vec();
-    let region = Region::new(GLOBAL);
-    let consumer = tokio::spawn(async move {
-        let mut count = 0;
-        while let Some(p) = rx.recv().await {
-            let e: Envelope<UserSignedUp> = serde_json::from_slice(&p).expect("decode");
-            std::hint::black_box(&e);
-            count += 1;
-            if count == n {
-                break;
-            }
-        }
-    });
-    let producer = tokio::spawn(async move {
-        for p in payloads {
-            tx.send(p).await.expect("send");
-        }
-    });
-    consumer.await.expect("consumer");
-    let count = Count::of(&region, n);
-    producer.await.expect("producer");
-    count
+    let (region, count) = (Region::new(GLOBAL), Cell::new(None));
+    flows::channel_flow(payloads, || count.set(Some(Count::of(&region, n)))).await;
+    count.get().expect("counted")
 }
 
 fn main() {

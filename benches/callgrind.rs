@@ -20,14 +20,13 @@
 //! `cargo test` both sides run natively at a smoke size, without valgrind.
 
 mod common;
+#[path = "common/flows.rs"]
+mod flows;
 
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use common::{counting_group, env_usize, full_run, signed_up_messages, Row};
-use waitlist::events::UserSignedUp;
+use common::{env_usize, full_run, signed_up_messages, Row};
 use waitlist::prelude::*;
 
 /// Instructions per message of the SDK in the recorded run (BENCHMARKS.md,
@@ -46,49 +45,14 @@ fn current_thread() -> tokio::runtime::Runtime {
 
 /// The SDK path for `msgs`; callgrind collects only in here.
 #[inline(never)]
-fn measured_sdk(rt: &tokio::runtime::Runtime, bus: &MemoryBus, msgs: Vec<Vec<Message>>, n: usize) {
-    rt.block_on(async {
-        let (group, finished) = counting_group(topics::DOMAIN_EVENTS, groups::EMAIL_WORKERS, n);
-        let group = group.start(Arc::new(bus.clone())).await.expect("start");
-        let publisher = bus.clone();
-        let producer = tokio::spawn(async move {
-            for b in msgs {
-                publisher.publish(b).await.expect("publish");
-            }
-        });
-        finished.notified().await;
-        producer.await.expect("producer");
-        group.shutdown(Duration::from_secs(5)).await;
-    });
+fn measured_sdk(rt: &tokio::runtime::Runtime, bus: &MemoryBus, msgs: Vec<Vec<Message>>) {
+    rt.block_on(flows::sdk_flow(bus, msgs, || {}, || {}));
 }
 
 /// The baseline for `payloads`; callgrind collects only in here.
 #[inline(never)]
 fn measured_channel(rt: &tokio::runtime::Runtime, payloads: Vec<Bytes>) -> usize {
-    rt.block_on(async {
-        let n = payloads.len();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(10_000);
-        let consumer = tokio::spawn(async move {
-            let mut count = 0;
-            while let Some(p) = rx.recv().await {
-                let e: Envelope<UserSignedUp> = serde_json::from_slice(&p).expect("decode");
-                std::hint::black_box(&e);
-                count += 1;
-                if count == n {
-                    break;
-                }
-            }
-            count
-        });
-        let producer = tokio::spawn(async move {
-            for p in payloads {
-                tx.send(p).await.expect("send");
-            }
-        });
-        let count = consumer.await.expect("consumer");
-        producer.await.expect("producer");
-        count
-    })
+    rt.block_on(flows::channel_flow(payloads, || {}))
 }
 
 /// Runs `side` over `n` messages in this process.
@@ -98,7 +62,7 @@ fn run(side: &str, n: usize) {
     if side == "sdk" {
         let bus = MemoryBus::new();
         let batches: Vec<Vec<Message>> = msgs.chunks(100).map(<[Message]>::to_vec).collect();
-        measured_sdk(&rt, &bus, batches, n);
+        measured_sdk(&rt, &bus, batches);
     } else {
         let payloads = msgs.iter().map(|m| m.payload.clone()).collect();
         assert_eq!(measured_channel(&rt, payloads), n);

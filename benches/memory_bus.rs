@@ -11,35 +11,27 @@
 //! override the defaults of 50 000 events and 5 rounds).
 
 mod common;
+#[path = "common/flows.rs"]
+mod flows;
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{counting_group, median, runtime, signed_up_messages, sizes, throughput_row};
+use common::{median, runtime, signed_up_messages, sizes, throughput_row};
 use tokio::sync::Notify;
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
 
 async fn sdk_round(msgs: &[Message]) -> Duration {
-    let n = msgs.len();
-    let bus = MemoryBus::new();
-    let (group, finished) = counting_group(topics::DOMAIN_EVENTS, groups::EMAIL_WORKERS, n);
-    let group = group.start(Arc::new(bus.clone())).await.expect("start");
     let batches: Vec<Vec<Message>> = msgs.chunks(100).map(<[Message]>::to_vec).collect();
-    let started = Instant::now();
-    let publisher = bus.clone();
-    let producer = tokio::spawn(async move {
-        for b in batches {
-            publisher.publish(b).await.expect("publish");
-        }
-    });
-    finished.notified().await;
-    let elapsed = started.elapsed();
-    producer.await.expect("producer");
-    group.shutdown(Duration::from_secs(5)).await;
-    elapsed
+    let (started, elapsed) = (Cell::new(Instant::now()), Cell::new(Duration::ZERO));
+    let ready = || started.set(Instant::now());
+    let mark = || elapsed.set(started.get().elapsed());
+    flows::sdk_flow(&MemoryBus::new(), batches, ready, mark).await;
+    elapsed.get()
 }
 
 /// The bus without the runtime: one task reads the group's subscription,
@@ -75,30 +67,10 @@ async fn bus_round(msgs: &[Message]) -> Duration {
 }
 
 async fn channel_round(payloads: &[Bytes]) -> Duration {
-    let n = payloads.len();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(10_000);
-    let consumer = tokio::spawn(async move {
-        let mut count = 0;
-        while let Some(p) = rx.recv().await {
-            let e: Envelope<UserSignedUp> = serde_json::from_slice(&p).expect("decode");
-            std::hint::black_box(&e);
-            count += 1;
-            if count == n {
-                break;
-            }
-        }
-    });
     let payloads = payloads.to_vec();
-    let started = Instant::now();
-    let producer = tokio::spawn(async move {
-        for p in payloads {
-            tx.send(p).await.expect("send");
-        }
-    });
-    consumer.await.expect("consumer");
-    let elapsed = started.elapsed();
-    producer.await.expect("producer");
-    elapsed
+    let (started, elapsed) = (Instant::now(), Cell::new(Duration::ZERO));
+    flows::channel_flow(payloads, || elapsed.set(started.elapsed())).await;
+    elapsed.get()
 }
 
 /// The worker-pool pattern of the product documents with no SDK: a bounded
