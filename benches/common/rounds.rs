@@ -13,13 +13,6 @@ pub(crate) struct Rounds {
     rates: Vec<[f64; 4]>,
 }
 
-/// A median rate of the raw client and of the SDK, in messages per second.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pair {
-    pub(crate) raw: f64,
-    pub(crate) sdk: f64,
-}
-
 impl Rounds {
     /// Rounds of `n` messages each.
     pub(crate) fn of(n: usize) -> Self {
@@ -37,34 +30,19 @@ impl Rounds {
         self.rates.push(round);
     }
 
-    /// The median (publish, consume) pairs, printed as two lines
-    /// (`publish` and `consume` name what was measured, `raw` the client).
-    pub(crate) fn report(self, raw: &str, publish: &str, consume: &str) -> (Pair, Pair) {
+    /// Prints the median publish and consume rates against the raw client
+    /// `raw`, and the two table rows `rows` (what each compares) with their
+    /// targets (`targets`, both a ratio of at least 0.95).
+    pub(crate) fn report(self, raw: &str, rows: [&str; 2], targets: [&str; 2]) {
         let at = |i: usize| median(self.rates.iter().map(|r| r[i]).collect());
-        let pairs = [
-            (
-                publish,
-                Pair {
-                    raw: at(0),
-                    sdk: at(2),
-                },
-            ),
-            (
-                consume,
-                Pair {
-                    raw: at(1),
-                    sdk: at(3),
-                },
-            ),
-        ];
-        for (what, p) in pairs {
+        // Publish: columns 0 (raw) and 2 (SDK); consume: 1 and 3.
+        for (k, (what, target)) in rows.into_iter().zip(targets).enumerate() {
+            let (r, s) = (at(k), at(k + 2));
             println!(
-                "  {what:<22} raw {raw} {:>9.0}/s   waitlist {:>9.0}/s   ratio {:.3}",
-                p.raw,
-                p.sdk,
-                p.sdk / p.raw
+                "  {what}: raw {raw} {r:.0}/s, waitlist {s:.0}/s, ratio {:.3}",
+                s / r
             );
+            super::throughput_row(what, s, r, target, 0.95);
         }
-        (pairs[0].1, pairs[1].1)
     }
 }

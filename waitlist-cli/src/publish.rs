@@ -202,13 +202,8 @@ mod tests {
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0].id, "e1");
         assert_eq!(msgs[0].key.as_deref(), Some("c"));
-        assert_eq!(
-            msgs[0]
-                .headers
-                .get(waitlist::headers::EVENT_TYPE)
-                .map(String::as_str),
-            Some("user.signed_up")
-        );
+        let event_type = msgs[0].headers.get(waitlist::headers::EVENT_TYPE);
+        assert_eq!(event_type.map(String::as_str), Some("user.signed_up"));
     }
 
     #[test]

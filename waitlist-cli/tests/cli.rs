@@ -309,13 +309,8 @@ fn an_unreachable_broker_is_one_line_without_the_password() {
     std::fs::create_dir_all(&dir).expect("tmp");
     let file = dir.join("one.jsonl");
     std::fs::write(&file, signed_up("u1")).expect("write");
-    let mut cmd = waitlist(&[
-        "publish",
-        "domain-events",
-        file.to_str().expect("path"),
-        "--timeout",
-        "5s",
-    ]);
+    let path = file.to_str().expect("path");
+    let mut cmd = waitlist(&["publish", "domain-events", path, "--timeout", "5s"]);
     cmd.env("AMQP_URL", "amqp://guest:hunter2@127.0.0.1:1/%2f");
     let (out, stdout, stderr) = run(&mut cmd);
     assert!(!out.status.success());

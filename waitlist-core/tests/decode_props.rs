@@ -421,18 +421,14 @@ fn mutate_bytes(bytes: &mut Vec<u8>, rng: &mut Rng) {
         } else {
             JSON[rng.below(JSON.len())]
         };
-        match rng.below(6) {
-            0 if len > 0 => bytes[rng.below(len)] = byte,
-            1 => bytes.insert(rng.below(len + 1), byte),
-            2 if len > 0 => drop(bytes.remove(rng.below(len))),
-            3 if len > 0 => {
+        match rng.below(3) {
+            0 if len > 0 => {
                 let start = rng.below(len);
                 let run = bytes[start..(start + 1 + rng.below(32)).min(len)].to_vec();
                 let at = rng.below(len + 1);
                 bytes.splice(at..at, run);
             }
-            4 => bytes.truncate(rng.below(len + 1)),
-            _ if len > 0 => {
+            1 if len > 0 => {
                 // Replace a run with a random JSON value's text.
                 let start = rng.below(len);
                 let end = (start + rng.below(16)).min(len);
@@ -446,7 +442,8 @@ fn mutate_bytes(bytes: &mut Vec<u8>, rng: &mut Rng) {
                 };
                 bytes.splice(start..end, value.iter().copied());
             }
-            _ => bytes.push(byte),
+            // Replace, insert, remove, truncate or swap.
+            _ => rng.edit(bytes, byte),
         }
     }
 }

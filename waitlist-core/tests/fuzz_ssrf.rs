@@ -12,7 +12,7 @@ mod fuzz_support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use fuzz_support::config;
+use fuzz_support::{config, Rng};
 use proptest::prelude::*;
 use proptest::sample::select;
 use waitlist_core::webhooks::{is_public, SsrfError, UrlGuard};
@@ -171,13 +171,8 @@ mod fuzz {
         /// 100 random IPv4 addresses per case, every carrier form of each.
         #[test]
         fn embedded_ipv4_bursts(seed in any::<u64>()) {
-            let mut state = seed | 1;
-            let mut next = move || {
-                state ^= state >> 12;
-                state ^= state << 25;
-                state ^= state >> 27;
-                state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-            };
+            let mut rng = Rng::new(seed);
+            let mut next = move || rng.next();
             for _ in 0..100 {
                 let r = next();
                 let v4 = Ipv4Addr::from((r >> 32) as u32);

@@ -99,7 +99,7 @@ pub(crate) fn message(record: &OwnedMessage) -> Message {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::fuzz_support::config;
+    use crate::fuzz_support::{config, Rng};
     use proptest::prelude::*;
     use rdkafka::Timestamp;
 
@@ -159,13 +159,8 @@ mod fuzz {
         #[test]
         fn record_bursts(seed in any::<u64>()) {
             const KEYS: &[&str] = &[ID_HEADER, headers::ORIGIN_TOPIC, headers::NOT_BEFORE, headers::ATTEMPT, ""];
-            let mut state = seed | 1;
-            let mut next = move || {
-                state ^= state >> 12;
-                state ^= state << 25;
-                state ^= state >> 27;
-                state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-            };
+            let mut rng = Rng::new(seed);
+            let mut next = move || rng.next();
             let bytes = |n: u64, next: &mut dyn FnMut() -> u64| -> Vec<u8> {
                 (0..next() % (n + 1)).map(|_| next() as u8).collect()
             };

@@ -261,26 +261,44 @@ fn retryable(code: &str, sender_fault: bool) -> bool {
     !sender_fault || code.contains("Throttl")
 }
 
+/// The batch entry of `item` at index `i` in the SQS or SNS type `$entry`
+/// (whose body setter is `$body`): id, body, FIFO group and deduplication
+/// id, and every attribute as a string attribute of type `$value`.
+macro_rules! batch_entry {
+    ($entry:ty, $value:ty, $body:ident, $i:expr, $item:expr) => {{
+        let item: &Outgoing = $item;
+        let mut e = <$entry>::builder()
+            .id($i.to_string())
+            .$body(&item.encoded.body)
+            .set_message_group_id(item.group_id.clone())
+            .set_message_deduplication_id(item.dedup_id.clone());
+        let string = |v: &str| {
+            <$value>::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+        };
+        for (k, v) in attributes(item, string)? {
+            e = e.message_attributes(k, v);
+        }
+        e
+    }};
+}
+
 async fn send_to_queue(
     inner: &Inner,
     url: &str,
     batch: &[Outgoing],
     pending: &[usize],
 ) -> Result<Vec<Refused>> {
-    use aws_sdk_sqs::types::{MessageAttributeValue as Value, SendMessageBatchRequestEntry};
+    use aws_sdk_sqs::types::{
+        MessageAttributeValue as Value, SendMessageBatchRequestEntry as Entry,
+    };
     let mut req = inner.sqs.send_message_batch().queue_url(url);
     for &i in pending {
         let item = &batch[i];
-        let mut e = SendMessageBatchRequestEntry::builder()
-            .id(i.to_string())
-            .message_body(&item.encoded.body)
-            .set_message_group_id(item.group_id.clone())
-            .set_message_deduplication_id(item.dedup_id.clone())
-            .set_delay_seconds(item.delay_secs);
-        let string = |v: &str| Value::builder().data_type("String").string_value(v).build();
-        for (k, v) in attributes(item, string)? {
-            e = e.message_attributes(k, v);
-        }
+        let e = batch_entry!(Entry, Value, message_body, i, item);
+        let e = e.set_delay_seconds(item.delay_secs);
         req = req.entries(e.build().map_err(Error::rejected)?);
     }
     let out = req
@@ -296,20 +314,11 @@ async fn publish_to_topic(
     batch: &[Outgoing],
     pending: &[usize],
 ) -> Result<Vec<Refused>> {
-    use aws_sdk_sns::types::{MessageAttributeValue as Value, PublishBatchRequestEntry};
+    use aws_sdk_sns::types::{MessageAttributeValue as Value, PublishBatchRequestEntry as Entry};
     let sns = inner.sns()?;
     let mut req = sns.publish_batch().topic_arn(arn);
     for &i in pending {
-        let item = &batch[i];
-        let mut e = PublishBatchRequestEntry::builder()
-            .id(i.to_string())
-            .message(&item.encoded.body)
-            .set_message_group_id(item.group_id.clone())
-            .set_message_deduplication_id(item.dedup_id.clone());
-        let string = |v: &str| Value::builder().data_type("String").string_value(v).build();
-        for (k, v) in attributes(item, string)? {
-            e = e.message_attributes(k, v);
-        }
+        let e = batch_entry!(Entry, Value, message, i, &batch[i]);
         req = req.publish_batch_request_entries(e.build().map_err(Error::rejected)?);
     }
     let out = req.send().await.map_err(|e| sdk_error("PublishBatch", e))?;

@@ -11,6 +11,7 @@
 //! one generic suite that every store implementation runs.
 
 mod behaviour;
+mod codec;
 pub mod interop;
 mod limits;
 mod runtime;
@@ -19,6 +20,7 @@ pub mod stores;
 mod support;
 
 pub use behaviour::*;
+pub use codec::{assert_round_trip, sample_message};
 pub use limits::*;
 pub use runtime::*;
 pub use support::{eventually, wait_for, wait_until, Harness, TestEvent, WAIT};

@@ -152,7 +152,20 @@ pub fn catalog() -> Vec<EventSchema> {
         &[topics::WEBHOOK_EVENTS][..],
         &[groups::WEBHOOK_CONSUMERS][..],
     );
-    let room = &["waitroom-service"][..];
+    let checkout = &["waitroom-service"][..];
+    // A waiting-room event: its own topic (its type), keyed by `event_id`,
+    // and the documents' example of the same name.
+    macro_rules! room {
+        ($event:ident, $topic:ident, $groups:expr) => {
+            flat::<$event>(
+                stringify!($event),
+                &[topics::$topic],
+                "event_id",
+                (&[topics::$topic], $groups),
+                x::$topic,
+            )
+        };
+    }
     vec![
         enveloped::<UserSignedUp>("UserSignedUp", domain, Some(x::USER_SIGNED_UP)),
         enveloped::<UserVerified>("UserVerified", domain, Some(x::USER_VERIFIED)),
@@ -177,48 +190,12 @@ pub fn catalog() -> Vec<EventSchema> {
             (NOTIFICATION_TOPICS, NOTIFICATION_GROUPS),
             x::NOTIFICATION,
         ),
-        flat::<QueueJoined>(
-            "QueueJoined",
-            &[topics::QUEUE_JOINED],
-            "event_id",
-            (&[topics::QUEUE_JOINED], &[]),
-            x::QUEUE_JOINED,
-        ),
-        flat::<QueueLeft>(
-            "QueueLeft",
-            &[topics::QUEUE_LEFT],
-            "event_id",
-            (&[topics::QUEUE_LEFT], &[]),
-            x::QUEUE_LEFT,
-        ),
-        flat::<QueueReady>(
-            "QueueReady",
-            &[topics::QUEUE_READY],
-            "event_id",
-            (&[topics::QUEUE_READY], &[]),
-            x::QUEUE_READY,
-        ),
-        flat::<CheckoutCompleted>(
-            "CheckoutCompleted",
-            &[topics::CHECKOUT_COMPLETED],
-            "event_id",
-            (&[topics::CHECKOUT_COMPLETED], room),
-            x::CHECKOUT_COMPLETED,
-        ),
-        flat::<CheckoutFailed>(
-            "CheckoutFailed",
-            &[topics::CHECKOUT_FAILED],
-            "event_id",
-            (&[topics::CHECKOUT_FAILED], room),
-            x::CHECKOUT_FAILED,
-        ),
-        flat::<CheckoutExpired>(
-            "CheckoutExpired",
-            &[topics::CHECKOUT_EXPIRED],
-            "event_id",
-            (&[topics::CHECKOUT_EXPIRED], room),
-            x::CHECKOUT_EXPIRED,
-        ),
+        room!(QueueJoined, QUEUE_JOINED, &[]),
+        room!(QueueLeft, QUEUE_LEFT, &[]),
+        room!(QueueReady, QUEUE_READY, &[]),
+        room!(CheckoutCompleted, CHECKOUT_COMPLETED, checkout),
+        room!(CheckoutFailed, CHECKOUT_FAILED, checkout),
+        room!(CheckoutExpired, CHECKOUT_EXPIRED, checkout),
     ]
 }
 

@@ -46,4 +46,18 @@ impl Rng {
             .map(|_| self.next() as u8)
             .collect()
     }
+
+    /// One random edit of `items` with `item`: replace, insert, remove,
+    /// truncate or swap (push when too short to swap).
+    pub(crate) fn edit<T>(&mut self, items: &mut Vec<T>, item: T) {
+        let len = items.len();
+        match self.below(5) {
+            0 if len > 0 => items[self.below(len)] = item,
+            1 => items.insert(self.below(len + 1), item),
+            2 if len > 0 => drop(items.remove(self.below(len))),
+            3 => items.truncate(self.below(len + 1)),
+            _ if len > 1 => items.swap(self.below(len), self.below(len)),
+            _ => items.push(item),
+        }
+    }
 }
