@@ -3,6 +3,7 @@
 //! ```text
 //! waitlist schema [--asyncapi]            the event contract as JSON Schema / AsyncAPI
 //! waitlist publish TOPIC FILE.jsonl       validate every line as its typed event, then publish
+//! waitlist worker                         the domain worker server on any transport
 //! ```
 //!
 //! The transport comes from `--transport` or `WAITLIST_TRANSPORT` (`amqp`,
@@ -12,6 +13,7 @@
 
 mod publish;
 mod transport;
+mod worker;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -60,10 +62,14 @@ enum Command {
         /// One event per line (`-` for standard input).
         file: String,
     },
+    /// Runs the domain worker server: the groups of the domain and job
+    /// topics, stores from `DATABASE_URL` (or memory), `/health` and
+    /// `/metrics` on `PORT`, until SIGINT or SIGTERM.
+    Worker(worker::WorkerArgs),
 }
 
 /// `30s`, `500ms`, `2m` or a number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -127,6 +133,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 timeout: cli.timeout,
             };
             publish::run(&broker, &topic, &file, cli.json).await
+        }
+        Command::Worker(args) => {
+            let broker = transport::Broker {
+                kind: TransportKind::chosen(cli.transport)?,
+                prefix: cli.prefix,
+                timeout: cli.timeout,
+            };
+            worker::run(&broker, &args).await
         }
     }
 }

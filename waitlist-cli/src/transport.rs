@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use waitlist::{AmqpConfig, AmqpTransport, KafkaConfig, KafkaTransport, SqsConfig, SqsTransport};
-use waitlist::{Error, Publisher};
+use waitlist::{Error, Publisher, Queue};
 
 /// The brokers the command line talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,18 +73,37 @@ pub(crate) struct Broker {
     pub(crate) timeout: Duration,
 }
 
+/// Both sides of one connected transport.
+#[derive(Debug, Clone)]
+pub(crate) struct Connected {
+    pub(crate) queue: Arc<dyn Queue>,
+    pub(crate) publisher: Arc<dyn Publisher>,
+    /// Where it is, for messages (no password).
+    pub(crate) at: String,
+}
+
 impl Broker {
     /// Connects a publisher, within the timeout.
     pub(crate) async fn publisher(&self) -> Result<Arc<dyn Publisher>, String> {
-        publisher(self.kind, &self.prefix, self.timeout).await
+        Ok(self.connect().await?.publisher)
+    }
+
+    /// Connects the transport, within the timeout.
+    pub(crate) async fn connect(&self) -> Result<Connected, String> {
+        connect(self.kind, &self.prefix, self.timeout).await
     }
 }
 
-async fn publisher(
+fn sides<T: Queue + Publisher + 'static>(t: T) -> (Arc<dyn Queue>, Arc<dyn Publisher>) {
+    let t = Arc::new(t);
+    (Arc::clone(&t) as Arc<dyn Queue>, t as Arc<dyn Publisher>)
+}
+
+async fn connect(
     kind: TransportKind,
     prefix: &str,
     timeout: Duration,
-) -> Result<Arc<dyn Publisher>, String> {
+) -> Result<Connected, String> {
     let amqp = AmqpConfig::from_env().with_prefix(prefix);
     let kafka = KafkaConfig::from_env();
     let (what, at) = match kind {
@@ -94,25 +113,23 @@ async fn publisher(
     };
     let connecting = async {
         match kind {
-            TransportKind::Amqp => AmqpTransport::connect(amqp)
-                .await
-                .map(|t| Arc::new(t) as Arc<dyn Publisher>),
-            TransportKind::Kafka => {
-                KafkaTransport::new(kafka).map(|t| Arc::new(t) as Arc<dyn Publisher>)
-            }
+            TransportKind::Amqp => AmqpTransport::connect(amqp).await.map(sides),
+            TransportKind::Kafka => KafkaTransport::new(kafka).map(sides),
             TransportKind::Sqs => {
                 let mut config = SqsConfig::from_env()?;
                 if !prefix.is_empty() {
                     config = config.with_prefix(prefix);
                 }
-                SqsTransport::connect(config)
-                    .await
-                    .map(|t| Arc::new(t) as Arc<dyn Publisher>)
+                SqsTransport::connect(config).await.map(sides)
             }
         }
     };
     match tokio::time::timeout(timeout, connecting).await {
-        Ok(Ok(publisher)) => Ok(publisher),
+        Ok(Ok((queue, publisher))) => Ok(Connected {
+            queue,
+            publisher,
+            at: format!("{what} at {at}"),
+        }),
         Ok(Err(e)) => Err(format!("cannot reach {what} at {at}: {}", cause(&e))),
         Err(_) => Err(format!(
             "cannot reach {what} at {at}: no answer within {timeout:?}"

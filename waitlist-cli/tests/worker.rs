@@ -1,0 +1,216 @@
+//! `waitlist worker` as a deployment runs it: from environment variables
+//! only, against RabbitMQ and PostgreSQL; health over HTTP; SIGTERM stops
+//! it gracefully.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use waitlist::conformance::wait_for;
+use waitlist::events::UserSignedUp;
+use waitlist::prelude::*;
+use waitlist::store::{Campaign, CampaignStore, User, UserStore};
+use waitlist::{AmqpConfig, AmqpTransport, PgStore};
+
+const CAMPAIGN: &str = "cli-campaign";
+const ACCOUNT: &str = "cli-account";
+
+fn required(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            assert!(
+                std::env::var("WAITLIST_REQUIRE_BROKERS").as_deref() != Ok("1"),
+                "{var} is not set and WAITLIST_REQUIRE_BROKERS=1"
+            );
+            eprintln!("SKIPPED: {var} is not set");
+            None
+        }
+    }
+}
+
+/// The running binary; killed if the test fails before stopping it.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Lines of standard output until one equals `until`.
+    fn read_until(&self, until: &str, wait: Duration) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.lines.recv_timeout(wait) {
+                Ok(line) if line == until => return seen,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("no {until:?} within {wait:?}; output so far: {seen:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status line of `GET path` on `port`.
+fn http_status(port: u16, path: &str) -> String {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("request");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).expect("response");
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn worker_runs_the_domain_flow_on_rabbitmq_and_postgresql_and_stops_on_sigterm() {
+    let (Some(amqp), Some(database)) = (required("AMQP_URL"), required("DATABASE_URL")) else {
+        return;
+    };
+    let id = format!(
+        "{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let schema = format!("cli_worker_{id}");
+    let (domain, jobs) = (format!("domain-{id}"), format!("jobs-{id}"));
+    let prefix = format!("cli-worker-{id}.");
+
+    let pg = PgStore::connect(&database)
+        .await
+        .expect("PostgreSQL")
+        .with_schema(&schema);
+    pg.migrate().await.expect("migrate");
+    pg.save_campaign(Campaign::new(CAMPAIGN, ACCOUNT))
+        .await
+        .expect("campaign");
+    let user = User::new(CAMPAIGN, "u1", "u1@example.com", chrono::Utc::now());
+    pg.insert_user(user).await.expect("user");
+
+    let dir = std::env::temp_dir().join(format!("waitlist-cli-worker-{id}"));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let emails = dir.join("emails.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waitlist"))
+        .args([
+            "worker",
+            "--transport",
+            "amqp",
+            "--prefix",
+            &prefix,
+            "--port",
+            "0",
+        ])
+        .args([
+            "--schema",
+            &schema,
+            "--email-log",
+            emails.to_str().expect("path"),
+        ])
+        .env("AMQP_URL", &amqp)
+        .env("DATABASE_URL", &database)
+        .env("KAFKA_TOPIC", &domain)
+        .env("KAFKA_JOB_TOPIC", &jobs)
+        .env_remove("PORT")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let worker = Running { child, lines };
+    let startup = worker.read_until("ready", Duration::from_secs(60));
+    assert!(
+        startup
+            .iter()
+            .any(|l| l == "Event consumer server configuration:"),
+        "{startup:?}"
+    );
+    assert!(
+        startup
+            .iter()
+            .any(|l| l.contains(&format!("Domain events topic: {domain}"))),
+        "{startup:?}"
+    );
+    assert!(
+        startup
+            .iter()
+            .any(|l| l.contains("Stores: PostgreSQL") && !l.contains("password")),
+        "{startup:?}"
+    );
+    let port: u16 = startup
+        .iter()
+        .find_map(|l| l.strip_prefix("health and metrics on http://"))
+        .and_then(|addr| addr.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {startup:?}"));
+    assert!(http_status(port, "/health").contains("200"), "health");
+
+    // A host publishes a signup; the worker ranks the user and welcomes them.
+    let t = AmqpTransport::connect(AmqpConfig::new(&amqp).with_prefix(&prefix))
+        .await
+        .expect("RabbitMQ");
+    let publisher = EventPublisher::new(Arc::new(t.clone()));
+    let signed_up = UserSignedUp {
+        user_id: "u1".into(),
+        campaign_id: CAMPAIGN.into(),
+        email: "u1@example.com".into(),
+    };
+    publisher
+        .publish_event(&domain, &Envelope::new(ACCOUNT, CAMPAIGN, signed_up))
+        .await
+        .expect("published");
+    wait_for(
+        "u1 ranked and welcomed",
+        Duration::from_secs(30),
+        || async {
+            let position = pg
+                .user(CAMPAIGN, "u1")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|u| u.position);
+            let sent = std::fs::read_to_string(&emails).unwrap_or_default();
+            if position == Some(1) && sent.contains("u1@example.com") {
+                Ok(())
+            } else {
+                Err(format!("position {position:?}, emails {sent:?}"))
+            }
+        },
+    )
+    .await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &worker.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let tail = worker.read_until("stopping", Duration::from_secs(10));
+    assert!(tail.is_empty(), "{tail:?}");
+    let mut reports = Vec::new();
+    while let Ok(line) = worker.lines.recv_timeout(Duration::from_secs(40)) {
+        reports.push(line);
+    }
+    assert!(
+        reports
+            .iter()
+            .any(|l| l.starts_with("position-workers handled 1")),
+        "{reports:?}"
+    );
+    let mut worker = worker;
+    let exit = worker.child.wait().expect("exit");
+    assert!(exit.success(), "{exit:?}");
+    t.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
