@@ -75,16 +75,18 @@ fn print_startup(config: &DomainConfig, at: &str, stores: &str, port: u16) {
     println!("  - Stores: {stores}");
     println!("  - Health and metrics: port {port}");
     println!("  - Consumer groups:");
-    println!(
-        "    * {} (processes: user.*, referral.verified, reward.earned, campaign.*)",
-        config.email_group
-    );
-    println!(
-        "    * {} (processes: referral.verified, user.signed_up)",
-        config.position_group
-    );
-    println!("    * {} (processes: reward.earned)", config.reward_group);
-    println!("    * {} (processes: job.*)", config.job_group);
+    let groups = [
+        (
+            &config.email_group,
+            "user.*, referral.verified, reward.earned, campaign.*",
+        ),
+        (&config.position_group, "referral.verified, user.signed_up"),
+        (&config.reward_group, "reward.earned"),
+        (&config.job_group, "job.*"),
+    ];
+    for (group, processes) in groups {
+        println!("    * {group} (processes: {processes})");
+    }
 }
 
 pub(crate) async fn run(broker: &Broker, args: &WorkerArgs) -> Result<(), String> {

@@ -2,12 +2,13 @@
 //! only, against RabbitMQ and PostgreSQL; health over HTTP; SIGTERM stops
 //! it gracefully.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::ChildStdout;
 use waitlist::conformance::wait_for;
 use waitlist::events::UserSignedUp;
 use waitlist::prelude::*;
@@ -31,30 +32,34 @@ fn required(var: &str) -> Option<String> {
     }
 }
 
-/// The running binary; killed if the test fails before stopping it.
+/// The running binary (killed when dropped) and its standard output.
 struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    child: tokio::process::Child,
+    lines: Lines<BufReader<ChildStdout>>,
 }
 
 impl Running {
     /// Lines of standard output until one equals `until`.
-    fn read_until(&self, until: &str, wait: Duration) -> Vec<String> {
+    async fn read_until(&mut self, until: &str, wait: Duration) -> Vec<String> {
         let mut seen = Vec::new();
         loop {
-            match self.lines.recv_timeout(wait) {
-                Ok(line) if line == until => return seen,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("no {until:?} within {wait:?}; output so far: {seen:?}"),
+            match tokio::time::timeout(wait, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) if line == until => return seen,
+                Ok(Ok(Some(line))) => seen.push(line),
+                other => {
+                    panic!("no {until:?} within {wait:?} ({other:?}); output so far: {seen:?}")
+                }
             }
         }
     }
-}
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Every line until the output closes (within `wait`).
+    async fn rest(&mut self, wait: Duration) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(Ok(Some(line))) = tokio::time::timeout(wait, self.lines.next_line()).await {
+            seen.push(line);
+        }
+        seen
     }
 }
 
@@ -95,7 +100,7 @@ async fn worker_runs_the_domain_flow_on_rabbitmq_and_postgresql_and_stops_on_sig
     let dir = std::env::temp_dir().join(format!("waitlist-cli-worker-{id}"));
     std::fs::create_dir_all(&dir).expect("tmp");
     let emails = dir.join("emails.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_waitlist"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitlist"))
         .args([
             "worker",
             "--transport",
@@ -118,19 +123,15 @@ async fn worker_runs_the_domain_flow_on_rabbitmq_and_postgresql_and_stops_on_sig
         .env_remove("PORT")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .expect("the binary starts");
     let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let worker = Running { child, lines };
-    let startup = worker.read_until("ready", Duration::from_secs(60));
+    let mut worker = Running {
+        child,
+        lines: BufReader::new(stdout).lines(),
+    };
+    let startup = worker.read_until("ready", Duration::from_secs(60)).await;
     assert!(
         startup
             .iter()
@@ -192,24 +193,20 @@ async fn worker_runs_the_domain_flow_on_rabbitmq_and_postgresql_and_stops_on_sig
     .await;
 
     let status = Command::new("kill")
-        .args(["-TERM", &worker.child.id().to_string()])
+        .args(["-TERM", &worker.child.id().expect("running").to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let tail = worker.read_until("stopping", Duration::from_secs(10));
+    let tail = worker.read_until("stopping", Duration::from_secs(10)).await;
     assert!(tail.is_empty(), "{tail:?}");
-    let mut reports = Vec::new();
-    while let Ok(line) = worker.lines.recv_timeout(Duration::from_secs(40)) {
-        reports.push(line);
-    }
+    let reports = worker.rest(Duration::from_secs(40)).await;
     assert!(
         reports
             .iter()
             .any(|l| l.starts_with("position-workers handled 1")),
         "{reports:?}"
     );
-    let mut worker = worker;
-    let exit = worker.child.wait().expect("exit");
+    let exit = worker.child.wait().await.expect("exit");
     assert!(exit.success(), "{exit:?}");
     t.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
