@@ -20,40 +20,16 @@
 //! variables of [`DomainConfig::from_env`]. Prints `ready` once every group
 //! has joined; stops on SIGINT or SIGTERM.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use waitlist::domain::{start_workers, DomainConfig, DomainServices, DomainStores};
 use waitlist::prelude::*;
-use waitlist::providers::{EmailMessage, EmailProvider, ProviderError, SendReceipt};
+use waitlist::providers::JsonLinesEmailProvider;
 use waitlist::{AmqpConfig, AmqpTransport, PgCampaignLock, PgStore};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Appends every email as one JSON line: `{"to", "subject", "key"}`.
-#[derive(Debug)]
-struct EmailFile {
-    file: Mutex<std::fs::File>,
-}
-
-#[waitlist::async_trait]
-impl EmailProvider for EmailFile {
-    async fn send_email(&self, m: &EmailMessage) -> Result<SendReceipt, ProviderError> {
-        let line = serde_json::json!({
-            "to": m.to,
-            "subject": m.subject,
-            "key": m.idempotency_key,
-        });
-        let mut file = self
-            .file
-            .lock()
-            .map_err(|_| ProviderError::Permanent("email file lock poisoned".into()))?;
-        writeln!(file, "{line}").map_err(|e| ProviderError::Transient(e.to_string()))?;
-        Ok(SendReceipt::default())
-    }
-}
 
 struct Args {
     schema: String,
@@ -104,14 +80,7 @@ pub(crate) async fn run(argv: impl IntoIterator<Item = String>) -> Result<(), An
             .start()
     });
 
-    let emails = Arc::new(EmailFile {
-        file: Mutex::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&args.email_log)?,
-        ),
-    });
+    let emails = Arc::new(JsonLinesEmailProvider::append(&args.email_log)?);
     let mut config = DomainConfig::from_env()?;
     config.idempotency = Some((pg.clone(), Duration::from_secs(24 * 3600)));
     let services = Arc::new(

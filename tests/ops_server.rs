@@ -90,3 +90,40 @@ async fn failing_readiness_check_makes_health_unavailable() {
     assert_eq!(health["checks"]["transport"], "broker unreachable");
     ops.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn health_is_not_ready_until_the_groups_have_joined() {
+    let ops = OpsServer::new("test-workers", "1.2.3")
+        .joining()
+        .serve("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve");
+    let url = format!("http://{}/health", ops.local_addr());
+    let (status, body) = get(&url).await;
+    assert_eq!(status, 503, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["checks"]["groups"], "joining");
+
+    let group = ConsumerGroup::new(
+        "ops-joining",
+        "joining-workers",
+        Router::new().fallback(handler_fn(|_e: Envelope<serde_json::Value>, _| async {
+            Outcome::Done
+        })),
+    )
+    .start(Arc::new(MemoryBus::new()))
+    .await
+    .expect("start");
+    ops.joined([group]);
+    let (status, body) = get(&url).await;
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["checks"]["group:joining-workers"], "ok");
+    assert!(health["checks"].get("groups").is_none(), "{body}");
+    let reports = ops.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        reports.len(),
+        1,
+        "the joined group is shut down with the server"
+    );
+}

@@ -43,21 +43,6 @@ impl TransportKind {
     }
 }
 
-/// `url` without the password of its user information.
-pub(crate) fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((user, host)) => {
-            let user = user.split_once(':').map_or(user, |(name, _)| name);
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// The reason of a transport error, one line.
 fn cause(e: &Error) -> String {
     e.to_string().replace('\n', " ")
@@ -92,6 +77,11 @@ impl Broker {
     pub(crate) async fn connect(&self) -> Result<Connected, String> {
         connect(self.kind, &self.prefix, self.timeout).await
     }
+
+    /// The broker and where it is (no password), e.g. `RabbitMQ at amqp://…`.
+    pub(crate) fn describe(&self) -> String {
+        describe(self.kind, &self.prefix)
+    }
 }
 
 fn sides<T: Queue + Publisher + 'static>(t: T) -> (Arc<dyn Queue>, Arc<dyn Publisher>) {
@@ -104,17 +94,21 @@ async fn connect(
     prefix: &str,
     timeout: Duration,
 ) -> Result<Connected, String> {
-    let amqp = AmqpConfig::from_env().with_prefix(prefix);
-    let kafka = KafkaConfig::from_env();
-    let (what, at) = match kind {
-        TransportKind::Amqp => ("RabbitMQ", redacted(&amqp.url)),
-        TransportKind::Kafka => ("Kafka", kafka.brokers.clone()),
-        TransportKind::Sqs => ("SQS", sqs_endpoint()),
-    };
+    let at = describe(kind, prefix);
     let connecting = async {
         match kind {
-            TransportKind::Amqp => AmqpTransport::connect(amqp).await.map(sides),
-            TransportKind::Kafka => KafkaTransport::new(kafka).map(sides),
+            TransportKind::Amqp => {
+                let mut config = AmqpConfig::from_env().with_prefix(prefix);
+                // Connection attempts (with their backoff) give up by
+                // themselves within the timeout.
+                config.reconnect_deadline = config.reconnect_deadline.min(timeout);
+                AmqpTransport::connect(config).await.map(sides)
+            }
+            TransportKind::Kafka => {
+                let kafka = KafkaTransport::new(KafkaConfig::from_env())?;
+                kafka.check(timeout).await?;
+                Ok(sides(kafka))
+            }
             TransportKind::Sqs => {
                 let mut config = SqsConfig::from_env()?;
                 if !prefix.is_empty() {
@@ -124,16 +118,28 @@ async fn connect(
             }
         }
     };
-    match tokio::time::timeout(timeout, connecting).await {
+    // Every step above is bounded by `timeout`; this is the net for a
+    // client that hangs past it.
+    match tokio::time::timeout(timeout + Duration::from_secs(2), connecting).await {
         Ok(Ok((queue, publisher))) => Ok(Connected {
             queue,
             publisher,
-            at: format!("{what} at {at}"),
+            at,
         }),
-        Ok(Err(e)) => Err(format!("cannot reach {what} at {at}: {}", cause(&e))),
-        Err(_) => Err(format!(
-            "cannot reach {what} at {at}: no answer within {timeout:?}"
-        )),
+        Ok(Err(e)) => Err(format!("cannot reach {at}: {}", cause(&e))),
+        Err(_) => Err(format!("cannot reach {at}: no answer within {timeout:?}")),
+    }
+}
+
+/// The broker `kind` names, and where it is (no password), for messages.
+fn describe(kind: TransportKind, prefix: &str) -> String {
+    match kind {
+        TransportKind::Amqp => format!(
+            "RabbitMQ at {}",
+            waitlist::secrets::redact_url(&AmqpConfig::from_env().with_prefix(prefix).url)
+        ),
+        TransportKind::Kafka => format!("Kafka at {}", KafkaConfig::from_env().brokers),
+        TransportKind::Sqs => format!("SQS at {}", sqs_endpoint()),
     }
 }
 
@@ -151,19 +157,6 @@ fn sqs_endpoint() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_never_show() {
-        assert_eq!(
-            redacted("amqp://guest:s3cret@127.0.0.1:5672/vhost"),
-            "amqp://guest:***@127.0.0.1:5672/vhost"
-        );
-        assert_eq!(
-            redacted("amqp://127.0.0.1:5672/%2f"),
-            "amqp://127.0.0.1:5672/%2f"
-        );
-        assert_eq!(redacted("not a url"), "not a url");
-    }
 
     #[test]
     fn the_transport_is_the_flag_or_the_first_variable_set() {

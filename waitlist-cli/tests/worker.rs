@@ -211,3 +211,115 @@ async fn worker_runs_the_domain_flow_on_rabbitmq_and_postgresql_and_stops_on_sig
     t.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts the worker with `env`, a short startup timeout and nothing
+/// reachable at `unreachable`: it serves `/health` as not ready while it
+/// retries, writes one line per backoff step naming the broker or database
+/// and the cause, and gives up with one error line and a failing exit.
+async fn gives_up_clearly(transport: &str, env: &[(&str, &str)], names: &str) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_waitlist"));
+    cmd.args(["worker", "--transport", transport, "--port", "0"])
+        .args(["--startup-timeout", "5s", "--timeout", "1s"])
+        .env_remove("PORT")
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut worker = Running {
+        child,
+        lines: BufReader::new(stdout).lines(),
+    };
+    let mut port = None;
+    while port.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(10), worker.lines.next_line())
+            .await
+            .expect("output")
+            .expect("read")
+            .unwrap_or_else(|| panic!("{transport}: output closed before the ops server"));
+        port = line
+            .strip_prefix("health and metrics on http://")
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|p| p.parse::<u16>().ok());
+    }
+    let port = port.expect("port");
+    let health = tokio::task::spawn_blocking(move || http_status(port, "/health"))
+        .await
+        .expect("health");
+    assert!(health.contains("503"), "{transport}: {health}");
+    let rest = worker.rest(Duration::from_secs(20)).await;
+    assert!(!rest.iter().any(|l| l == "ready"), "{transport}: {rest:?}");
+    let output = worker.child.wait_with_output().await.expect("exit");
+    assert!(!output.status.success(), "{transport}: {:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let (last, steps) = lines
+        .split_last()
+        .unwrap_or_else(|| panic!("{transport}: no stderr"));
+    assert!(
+        last.starts_with("waitlist: error: ")
+            && last.contains(names)
+            && last.contains("gave up after 5s"),
+        "{transport}: {stderr}"
+    );
+    // 5 s with pauses of 1, 2, 4 s: two or three retries, each one line.
+    assert!((1..=4).contains(&steps.len()), "{transport}: {stderr}");
+    for step in steps {
+        assert!(
+            step.starts_with("waitlist: ")
+                && step.contains(names)
+                && step.contains("; retrying in "),
+            "{transport}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("hunter2"), "{transport}: {stderr}");
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_or_database_is_retried_one_line_at_a_time_then_given_up() {
+    gives_up_clearly(
+        "amqp",
+        &[("AMQP_URL", "amqp://guest:hunter2@127.0.0.1:1/%2f")],
+        "RabbitMQ at amqp://guest:***@127.0.0.1:1/%2f",
+    )
+    .await;
+    gives_up_clearly(
+        "kafka",
+        &[("KAFKA_BROKERS", "127.0.0.1:1")],
+        "Kafka at 127.0.0.1:1",
+    )
+    .await;
+    gives_up_clearly(
+        "sqs",
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "hunter2"),
+        ],
+        "SQS at http://127.0.0.1:1",
+    )
+    .await;
+    // The broker is there, the database is not.
+    let Some(amqp) = required("AMQP_URL") else {
+        return;
+    };
+    gives_up_clearly(
+        "amqp",
+        &[
+            ("AMQP_URL", &amqp),
+            (
+                "DATABASE_URL",
+                "postgres://postgres:hunter2@127.0.0.1:1/test",
+            ),
+        ],
+        "PostgreSQL",
+    )
+    .await;
+}

@@ -63,6 +63,27 @@ impl KafkaTransport {
         &self.clients.config
     }
 
+    /// Asks the brokers for the cluster's metadata and returns once one has
+    /// answered: librdkafka connects lazily, so this is how a service
+    /// learns at startup that `KAFKA_BROKERS` points nowhere.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when no broker answers within `timeout`.
+    pub async fn check(&self, timeout: std::time::Duration) -> Result<()> {
+        let clients = Arc::clone(&self.clients);
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::producer::Producer;
+            clients
+                .producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .map(|_| ())
+                .map_err(crate::producer::map_err)
+        })
+        .await
+        .map_err(|e| Error::unavailable(std::io::Error::other(e.to_string())))?
+    }
+
     /// Creates `topics` if missing (with the configured partitions).
     ///
     /// # Errors

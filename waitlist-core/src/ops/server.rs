@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -61,6 +62,8 @@ struct Shared {
     metrics: Option<PrometheusHandle>,
     checks: Vec<(String, Arc<dyn HealthCheck>)>,
     groups: Mutex<Vec<RunningGroup>>,
+    /// Set while the groups are still joining (see [`OpsServer::joining`]).
+    joining: AtomicBool,
 }
 
 /// Builds the ops server of a worker binary.
@@ -84,6 +87,7 @@ pub struct OpsServer {
     metrics: Option<PrometheusHandle>,
     checks: Vec<(String, Arc<dyn HealthCheck>)>,
     groups: Vec<RunningGroup>,
+    joining: bool,
 }
 
 impl std::fmt::Debug for OpsServer {
@@ -95,6 +99,7 @@ impl std::fmt::Debug for OpsServer {
                 &self.checks.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
             .field("groups", &self.groups.len())
+            .field("joining", &self.joining)
             .finish()
     }
 }
@@ -108,6 +113,7 @@ impl OpsServer {
             metrics: None,
             checks: Vec::new(),
             groups: Vec::new(),
+            joining: false,
         }
     }
 
@@ -128,6 +134,15 @@ impl OpsServer {
     /// server's [`OpsHandle::shutdown`] shuts them down.
     pub fn groups(mut self, groups: impl IntoIterator<Item = RunningGroup>) -> Self {
         self.groups.extend(groups);
+        self
+    }
+
+    /// Serves before the consumer groups have joined: `/health` answers
+    /// 503 with `"groups": "joining"` until [`OpsHandle::joined`] hands the
+    /// groups over. A worker binds its ops server first this way, so an
+    /// orchestrator sees it alive but not ready while it waits for a broker.
+    pub fn joining(mut self) -> Self {
+        self.joining = true;
         self
     }
 
@@ -152,6 +167,7 @@ impl OpsServer {
             metrics: self.metrics,
             checks: self.checks,
             groups: Mutex::new(self.groups),
+            joining: AtomicBool::new(self.joining),
         });
         let app = axum::Router::new()
             .route("/", get(info))
@@ -199,6 +215,14 @@ impl OpsHandle {
         self.addr
     }
 
+    /// The groups have joined: watches them from now on (as
+    /// [`OpsServer::groups`] does) and ends the `joining` state of
+    /// [`OpsServer::joining`].
+    pub fn joined(&self, groups: impl IntoIterator<Item = RunningGroup>) {
+        lock(&self.shared.groups).extend(groups);
+        self.shared.joining.store(false, Ordering::Release);
+    }
+
     /// Stops the server, then shuts the watched groups down under one
     /// `deadline`.
     pub async fn shutdown(mut self, deadline: Duration) -> Vec<GroupReport> {
@@ -243,6 +267,10 @@ async fn health(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         };
         ready &= status == "ok";
         checks.insert(name.clone(), status);
+    }
+    if s.joining.load(Ordering::Acquire) {
+        ready = false;
+        checks.insert("groups".to_owned(), "joining".to_owned());
     }
     for group in lock(&s.groups).iter() {
         let running = group.is_running();

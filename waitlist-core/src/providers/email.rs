@@ -46,3 +46,80 @@ impl EmailProvider for Recorder<EmailMessage> {
         })
     }
 }
+
+/// Writes every email as one JSON line `{"to", "subject", "key"}` (the
+/// idempotency key) instead of sending it: to a file a test or a person
+/// reads, or to standard output. For worker binaries run without a mail
+/// server, examples and end-to-end tests.
+///
+/// ```
+/// use waitlist_core::providers::{EmailMessage, EmailProvider, JsonLinesEmailProvider};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let path = std::env::temp_dir().join(format!("emails-doc-{}.jsonl", std::process::id()));
+/// let emails = JsonLinesEmailProvider::append(&path)?;
+/// let message = EmailMessage {
+///     to: "ada@example.com".into(),
+///     from: None,
+///     subject: "You're in".into(),
+///     html: "<p>Welcome</p>".into(),
+///     text: None,
+///     idempotency_key: Some("welcome/u1".into()),
+/// };
+/// emails.send_email(&message).await?;
+/// let line: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+/// assert_eq!(line["to"], "ada@example.com");
+/// assert_eq!(line["key"], "welcome/u1");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct JsonLinesEmailProvider {
+    out: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
+}
+
+impl Debug for JsonLinesEmailProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonLinesEmailProvider")
+    }
+}
+
+impl JsonLinesEmailProvider {
+    /// Appends to the file at `path` (created if missing).
+    ///
+    /// # Errors
+    /// If the file cannot be opened for appending.
+    pub fn append(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self::to_writer(file))
+    }
+
+    /// Writes to standard output.
+    pub fn stdout() -> Self {
+        Self::to_writer(std::io::stdout())
+    }
+
+    /// Writes to `out`.
+    pub fn to_writer(out: impl std::io::Write + Send + 'static) -> Self {
+        Self {
+            out: std::sync::Mutex::new(Box::new(out)),
+        }
+    }
+}
+
+#[async_trait]
+impl EmailProvider for JsonLinesEmailProvider {
+    async fn send_email(&self, m: &EmailMessage) -> Result<SendReceipt, ProviderError> {
+        let line =
+            serde_json::json!({ "to": m.to, "subject": m.subject, "key": m.idempotency_key });
+        use std::io::Write as _;
+        let mut out = crate::sync::lock(&self.out);
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| ProviderError::Transient(format!("writing the email line: {e}")))?;
+        Ok(SendReceipt::default())
+    }
+}

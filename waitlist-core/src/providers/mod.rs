@@ -9,7 +9,7 @@ mod recorder;
 pub mod smtp;
 pub mod whatsapp;
 
-pub use email::{EmailMessage, EmailProvider, RecordingEmailProvider};
+pub use email::{EmailMessage, EmailProvider, JsonLinesEmailProvider, RecordingEmailProvider};
 pub use push::{PushMessage, PushProvider, RecordingPushProvider};
 pub use recorder::Recorder;
 #[cfg(feature = "smtp")]
