@@ -195,7 +195,11 @@ impl ConsumerGroup {
             default_deadline: self.shutdown_timeout,
         };
         tracing::info!(group = %self.group, topic = %self.topic, workers, max_in_flight, "consumer group started");
-        let task = tokio::spawn(dispatcher.run());
+        let members = MemberGauge::up(&self.group);
+        let task = tokio::spawn(async move {
+            let _members = members;
+            dispatcher.run().await;
+        });
         Ok(RunningGroup {
             group: self.group,
             observer,
@@ -317,6 +321,24 @@ impl Drop for RunningGroup {
         if self.task.is_some() {
             let _ = self.stop.send(Some(Duration::MAX));
         }
+    }
+}
+
+/// One running member in the `waitlist_group_members` gauge, taken out
+/// when dropped (at the member's end, also if its task panicked).
+struct MemberGauge(metrics::Gauge);
+
+impl MemberGauge {
+    fn up(group: &str) -> Self {
+        let gauge = metrics::gauge!(super::metrics::GROUP_MEMBERS, "group" => group.to_owned());
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for MemberGauge {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 

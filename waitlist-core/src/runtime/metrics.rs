@@ -25,6 +25,25 @@ pub const SETTLE_ERRORS: &str = "waitlist_settle_errors_total";
 pub const HANDLER_PANICS: &str = "waitlist_handler_panics_total";
 /// Counter: errors returned by a subscription, by `group`.
 pub const SUBSCRIPTION_ERRORS: &str = "waitlist_subscription_errors_total";
+/// Gauge: members of the group running in this process, by `group` (0 once
+/// every member stopped, on its own or by a shutdown).
+pub const GROUP_MEMBERS: &str = "waitlist_group_members";
+
+/// Every metric of the runtime, for dashboards and alert rules to check
+/// their names against (the transports and stores list theirs alongside).
+pub const ALL: &[&str] = &[
+    PUBLISHED,
+    PUBLISH_ERRORS,
+    PROCESSED,
+    PROCESSING_SECONDS,
+    IN_FLIGHT,
+    RETRIED,
+    DEAD_LETTERED,
+    SETTLE_ERRORS,
+    HANDLER_PANICS,
+    SUBSCRIPTION_ERRORS,
+    GROUP_MEMBERS,
+];
 
 /// Registers descriptions of every metric with the installed recorder.
 pub fn describe() {
@@ -39,4 +58,8 @@ pub fn describe() {
     describe_counter!(SETTLE_ERRORS, "Settle calls that failed after retries");
     describe_counter!(HANDLER_PANICS, "Handler panics, contained and retried");
     describe_counter!(SUBSCRIPTION_ERRORS, "Errors returned by a subscription");
+    describe_gauge!(
+        GROUP_MEMBERS,
+        "Members of the group running in this process"
+    );
 }
