@@ -14,23 +14,20 @@ use waitlist::prelude::*;
 
 /// Every metric name the SDK's crates export.
 fn exported() -> BTreeSet<&'static str> {
-    use waitlist::{amqp, kafka, postgres, sqs};
+    use waitlist::amqp::metrics as amqp;
+    use waitlist::kafka::metrics as kafka;
+    use waitlist::postgres::outbox;
+    use waitlist::sqs::metrics as sqs;
     let mut names: BTreeSet<&str> = waitlist::runtime::metrics::ALL.iter().copied().collect();
     names.extend([
-        amqp::metrics::REQUESTS,
-        amqp::metrics::RECONNECT_FAILURES,
-        amqp::metrics::CONSUMER_RECOVERIES,
-        kafka::metrics::REQUESTS,
-        kafka::metrics::CONSUMER_LAG,
-        kafka::metrics::COMMIT_ERRORS,
-        sqs::metrics::REQUESTS,
-        sqs::metrics::FAILED_ENTRIES,
-        sqs::metrics::HEARTBEATS,
-        postgres::outbox::BACKLOG,
-        postgres::outbox::OLDEST_AGE,
-        postgres::outbox::RELAYED,
-        postgres::outbox::FAILED_BATCHES,
+        amqp::REQUESTS,
+        amqp::RECONNECT_FAILURES,
+        amqp::CONSUMER_RECOVERIES,
     ]);
+    names.extend([kafka::REQUESTS, kafka::CONSUMER_LAG, kafka::COMMIT_ERRORS]);
+    names.extend([sqs::REQUESTS, sqs::FAILED_ENTRIES, sqs::HEARTBEATS]);
+    names.extend([outbox::BACKLOG, outbox::OLDEST_AGE, outbox::RELAYED]);
+    names.insert(outbox::FAILED_BATCHES);
     names
 }
 
